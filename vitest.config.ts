@@ -1,0 +1,29 @@
+import { defineConfig } from "vitest/config";
+
+// Two suites: `unit` (pure logic, no servers, fast) and `integration` (a real kube-apiserver,
+// etcd, controllers, kwok, Redis and Celery, started once per run by the global setup).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["tests/unit/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["tests/integration/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["tests/support/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+          // The shared servers are the scarce resource on a 2-core machine: run files one at a time.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
