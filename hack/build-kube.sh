@@ -48,13 +48,15 @@ if [[ $need_kube == 1 ]]; then
   mv "$tmp"/* "$bin/"
 fi
 
-for tool in "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" \
-            "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; do
-  name="${tool%@*}"; name="${name##*/}"
-  if [[ ! -x "$bin/$name" ]]; then
-    log "installing $tool"
-    GOBIN="$bin" go install -trimpath -ldflags "-s -w" "$tool"
+# go install of these works directly (their go.mod has no replaces); stamp their versions.
+install_tool() { # name module@version ldflags
+  if [[ ! -x "$bin/$1" ]]; then
+    log "installing $2"
+    GOBIN="$bin" go install -trimpath -ldflags "-s -w $3" "$2"
   fi
-done
+}
+install_tool kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+install_tool kwokctl "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+install_tool helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 
 echo "$bin"

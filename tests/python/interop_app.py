@@ -1,0 +1,53 @@
+"""The Celery app cadent's interoperability tests run in real Python Celery workers.
+
+The broker and result backend come from CELERY_BROKER_URL (the test's private Redis).
+"""
+import os
+
+from celery import Celery
+
+broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+app = Celery("interop_app", broker=broker, backend=broker)
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_track_started=True,
+    broker_transport_options={
+        "visibility_timeout": int(os.environ.get("CADENT_VISIBILITY_TIMEOUT", "3600")),
+    },
+    worker_prefetch_multiplier=int(os.environ.get("CADENT_PREFETCH", "4")),
+)
+
+
+@app.task(name="app.tasks.add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="app.tasks.del_redis_data")
+def del_redis_data(*args, **kwargs):
+    return {"deleted": len(args), "kwargs": kwargs}
+
+
+@app.task(name="app.tasks.fail")
+def fail(message="boom"):
+    raise ValueError(message)
+
+
+@app.task(name="app.tasks.whoami", bind=True)
+def whoami(self, *args, **kwargs):
+    """Echoes what the worker understood of the message, so tests can check the wire format."""
+    request = self.request
+    return {
+        "id": request.id,
+        "args": list(args),
+        "kwargs": kwargs,
+        "retries": request.retries,
+        "eta": str(request.eta),
+        "expires": str(request.expires),
+        "delivery_info": request.delivery_info,
+        "root_id": request.root_id,
+        "parent_id": request.parent_id,
+        "hostname": request.hostname,
+    }
