@@ -35,6 +35,13 @@ export const ANNOTATIONS = {
   trigger: "cadent.dev/trigger",
   /** On a PeriodicTask: each new value asks for exactly one extra run. */
   runNow: "cadent.dev/run-now",
+  /** On a manual run: the run-now token it was made for. */
+  runNowToken: "cadent.dev/run-now-token",
+  /**
+   * On a Task: cancel it (its Job is deleted, or its message revoked) and end it Cancelled. Set by
+   * a PeriodicTask with concurrencyPolicy Replace; a user may set it too. The value is the reason.
+   */
+  cancel: "cadent.dev/cancel",
 } as const;
 
 /** Values of the `cadent.dev/trigger` annotation. */

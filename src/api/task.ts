@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RESERVED_HEADERS } from "../celery/protocol.ts";
 import { has, withRules, type CelRule } from "./cel.ts";
 import { API_VERSION, STATUS_LIMITS, TASK_KIND, TASK_NAME_MAX_LENGTH, TASK_PHASES } from "./constants.ts";
 import {
@@ -15,30 +16,10 @@ import {
 } from "./fields.ts";
 
 /**
- * Celery's protocol v2 message headers. An extra header with one of these names would change what
- * the worker does with the message, so `spec.headers` may not use them.
+ * Header names `spec.headers` may not use: Celery's protocol v2 headers and those Celery or kombu
+ * add on the way. A custom header with one of these names would change what the worker does.
  */
-export const CELERY_PROTOCOL_HEADERS = [
-  "lang",
-  "task",
-  "id",
-  "shadow",
-  "eta",
-  "expires",
-  "group",
-  "group_index",
-  "retries",
-  "timelimit",
-  "root_id",
-  "parent_id",
-  "argsrepr",
-  "kwargsrepr",
-  "origin",
-  "ignore_result",
-  "replaced_task_nesting",
-  "stamped_headers",
-  "stamps",
-] as const;
+export const CELERY_PROTOCOL_HEADERS: readonly string[] = [...RESERVED_HEADERS];
 
 const headersSchema = withRules(
   stringMap(
@@ -213,7 +194,19 @@ export type TaskSpecInput = z.input<typeof taskSpecSchema>;
 
 export const taskErrorSchema = z
   .object({
-    type: z.string().max(256).optional().describe("Exception type, for example ValueError."),
+    type: z
+      .string()
+      .max(256)
+      .optional()
+      .describe("Exception type, for example ValueError; for a Job, the container's terminated reason."),
+    reason: z
+      .string()
+      .max(256)
+      .optional()
+      .describe(
+        "Why the Task failed when it was not the task's own exception: TimedOut, BackoffLimitExceeded, JobDeleted, NotRegistered, ...",
+      ),
+    exitCode: int(-2147483648, INT32_MAX, "Exit code of the failed container (Job executor).").optional(),
     message: z.string().max(8192).optional().describe("Exception message."),
     traceback: z
       .string()
