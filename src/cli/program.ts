@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerScheduleCommands } from "./schedule.ts";
 
 /** Exit codes shared by every verb. */
 export const ExitCode = {
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
       writeOut: (s) => process.stdout.write(s),
       writeErr: (s) => process.stderr.write(s),
     });
+  registerScheduleCommands(program);
   return program;
 }
 

@@ -49,6 +49,21 @@ export class TerminalError extends Error {
   override name = "TerminalError";
 }
 
+/**
+ * A write refused with 409 Conflict because the reconcile worked from a stale copy (the cache
+ * had not caught up with the controller's own previous write). Expected and harmless: the key is
+ * retried rate-limited, like any error, but logged at debug level only.
+ */
+export class StaleObjectError extends Error {
+  override name = "StaleObjectError";
+  constructor(obj: { kind?: string; metadata?: { namespace?: string; name?: string } }, cause: unknown) {
+    super(
+      `${obj.kind ?? "object"} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""} changed while reconciling; retrying from the latest`,
+      { cause },
+    );
+  }
+}
+
 export function isTerminalError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
     if (e instanceof TerminalError) {
@@ -292,6 +307,9 @@ export class WorkQueue {
         if (terminal) {
           this.forget(key);
           this.#logger.error({ queue: this.name, key, err }, "reconcile failed permanently; not retrying");
+        } else if (err instanceof StaleObjectError) {
+          this.addRateLimited(key);
+          this.#logger.debug({ queue: this.name, key }, err.message);
         } else {
           this.addRateLimited(key);
           this.#logger.warn(
