@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerControllerCommand } from "./controller.ts";
 import { registerScheduleCommands } from "./schedule.ts";
 
 /** Exit codes shared by every verb. */
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
       writeOut: (s) => process.stdout.write(s),
       writeErr: (s) => process.stderr.write(s),
     });
+  registerControllerCommand(program);
   registerScheduleCommands(program);
   return program;
 }

@@ -1,0 +1,392 @@
+/**
+ * The PeriodicTask reconciler: reads the PeriodicTask and its runs, lets
+ * {@link planPeriodicTask} decide, and carries the plan out in this order:
+ *
+ * 1. validate: the spec, the schedule and time zone, and (Job executor) the template by a
+ *    server-side dry run, once per generation; an invalid one gets Ready=False and a Warning
+ *    Event, and no runs;
+ * 2. create the runs (a Task named `<periodictask>-<unix seconds>`; AlreadyExists means it was
+ *    made already and is adopted, never made twice);
+ * 3. cancel replaced runs, prune history, record Events;
+ * 4. write the status, conditional on the resourceVersion the plan was made from;
+ * 5. requeue at the next due time (no polling).
+ */
+import type { BatchV1Api, CustomObjectsApi, KubernetesObject } from "@kubernetes/client-node";
+import {
+  ANNOTATIONS,
+  API_VERSION,
+  GROUP,
+  LABELS,
+  PERIODIC_TASK_KIND,
+  PERIODIC_TASK_PLURAL,
+  READY_REASONS,
+  TASK_KIND,
+  TASK_PLURAL,
+  TRIGGERS,
+  VERSION,
+  parsePeriodicTask,
+  type PeriodicTask,
+  type PeriodicTaskStatus,
+  type TaskPhase,
+  type Trigger,
+} from "../api/index.ts";
+import { buildJob } from "../executors/job.ts";
+import type { ControllerMetrics } from "../observability/metrics.ts";
+import { setCondition } from "../runtime/conditions.ts";
+import { apiErrorCode, describeApiError, isAlreadyExists, isNotFound } from "../runtime/errors.ts";
+import type { EventRecorder } from "../runtime/events.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { mergePatchOptions } from "../runtime/status.ts";
+import type { ReadonlyStore } from "../runtime/store.ts";
+import { splitKey } from "../runtime/store.ts";
+import { Action } from "../runtime/workqueue.ts";
+import { ScheduleError, compileSchedule, type CompiledSchedule } from "../schedule/index.ts";
+import { deleteTask, writeStatus } from "./objects.ts";
+import { planPeriodicTask, type PlannedRun, type RunView } from "./periodic-task-plan.ts";
+import { runTaskId } from "./runs.ts";
+
+export interface PeriodicTaskReconcilerOptions {
+  periodicTasks: ReadonlyStore<KubernetesObject>;
+  tasks: ReadonlyStore<KubernetesObject>;
+  customObjects: CustomObjectsApi;
+  batch: BatchV1Api;
+  events: EventRecorder;
+  metrics: ControllerMetrics | undefined;
+  logger: Logger;
+  now: () => Date;
+  /** Checked right before every write: a replica that lost its lease must not act. */
+  isLeading: () => boolean;
+}
+
+interface Invalid {
+  reason: string;
+  message: string;
+}
+
+type TaskObject = KubernetesObject & {
+  status?: { phase?: TaskPhase; startTime?: string; completionTime?: string };
+};
+
+/** A Task of the cache as the planner sees it. */
+export function runView(obj: TaskObject): RunView {
+  const annotations = obj.metadata?.annotations ?? {};
+  const trigger = annotations[ANNOTATIONS.trigger];
+  const scheduled = Date.parse(annotations[ANNOTATIONS.scheduledTime] ?? "");
+  return {
+    name: obj.metadata?.name ?? "",
+    uid: obj.metadata?.uid,
+    trigger: (TRIGGERS as readonly string[]).includes(trigger ?? "") ? (trigger as Trigger) : "schedule",
+    scheduledTime: new Date(
+      Number.isNaN(scheduled) ? Date.parse(String(obj.metadata?.creationTimestamp ?? 0)) : scheduled,
+    ),
+    runNowToken: annotations[ANNOTATIONS.runNowToken],
+    phase: obj.status?.phase,
+    startTime: obj.status?.startTime,
+    completionTime: obj.status?.completionTime,
+    cancelRequested: annotations[ANNOTATIONS.cancel] !== undefined,
+  };
+}
+
+const FAULT_CRASH_AFTER_RUN_CREATED = process.env["CADENT_FAULT_INJECTION"] === "crash-after-run-created";
+
+const iso = (t: Date): string => t.toISOString().replace(/\.\d{3}Z$/, "Z");
+
+export class PeriodicTaskReconciler {
+  readonly #o: PeriodicTaskReconcilerOptions;
+  /** Template dry-run verdicts by uid, for the generation they were made for. */
+  readonly #templateChecks = new Map<string, { generation: number; invalid: Invalid | undefined }>();
+
+  constructor(options: PeriodicTaskReconcilerOptions) {
+    this.#o = options;
+  }
+
+  async reconcile(key: string): Promise<Action> {
+    const obj = this.#o.periodicTasks.get(key);
+    if (!obj) return Action.awaitChange();
+    const { namespace = "", name } = splitKey(key);
+    const uid = obj.metadata?.uid ?? "";
+    const generation = obj.metadata?.generation ?? 0;
+    const now = this.#o.now();
+    const prev = ((obj as { status?: PeriodicTaskStatus }).status ?? {}) as PeriodicTaskStatus;
+
+    // 1. Validate.
+    const parsed = parsePeriodicTask(obj);
+    if (!parsed.ok) {
+      await this.#reportInvalid(obj, prev, { reason: READY_REASONS.invalidTemplate, message: parsed.error });
+      return Action.awaitChange();
+    }
+    const pt = parsed.value;
+    const created = new Date(obj.metadata?.creationTimestamp ?? now);
+    let schedule: CompiledSchedule | undefined;
+    let invalid: Invalid | undefined;
+    try {
+      schedule = compileSchedule({
+        expression: pt.spec.schedule,
+        timeZone: pt.spec.timeZone,
+        hashKey: `${namespace}/${name}`,
+        createdAt: created,
+      });
+    } catch (err) {
+      if (!(err instanceof ScheduleError)) throw err;
+      invalid = { reason: err.reason, message: err.message };
+    }
+    const templateInvalid = await this.#checkTemplate(obj, pt, namespace, name, generation);
+    invalid = templateInvalid ?? invalid;
+
+    // 2. Read the runs.
+    const runs = this.#o.tasks.byOwner(uid).map((t) => runView(t as TaskObject));
+    const deletedActive = await this.#confirmDeleted(namespace, prev, new Set(runs.map((r) => r.name)));
+    const plan = planPeriodicTask({
+      name,
+      uid,
+      generation,
+      creationTimestamp: created,
+      runNowToken: templateInvalid ? undefined : obj.metadata?.annotations?.[ANNOTATIONS.runNow],
+      spec: pt.spec,
+      status: prev,
+      schedule: invalid ? undefined : schedule,
+      runs,
+      deletedActive,
+      now,
+    });
+
+    // 3. Act.
+    this.#assertLeading();
+    const uids = new Map<string, string>();
+    for (const run of plan.create) {
+      const made = await this.#createRun(obj, pt, namespace, run);
+      if (made) uids.set(run.name, made);
+      if (made && FAULT_CRASH_AFTER_RUN_CREATED) {
+        // Test-only fault point (docs/development.md): die like kill -9 between creating a run and
+        // recording it in status, the window the status-as-commit-log design must survive.
+        process.kill(process.pid, "SIGKILL");
+      }
+    }
+    for (const victim of plan.cancel)
+      await this.#cancelRun(namespace, victim, plan.create.at(-1)?.name ?? "");
+    for (const old of plan.prune) await this.#deleteRun(namespace, old);
+
+    // 4. Status.
+    const status = plan.status;
+    status.active = status.active?.map((a) =>
+      a.uid || !uids.has(a.name) ? a : { ...a, uid: uids.get(a.name) },
+    );
+    const ready = invalid
+      ? { status: "False" as const, ...invalid }
+      : plan.finished
+        ? { status: "False" as const, reason: READY_REASONS.finished, message: plan.finished }
+        : pt.spec.suspend
+          ? {
+              status: "True" as const,
+              reason: "Suspended",
+              message: "suspend is true: no scheduled runs are made",
+            }
+          : {
+              status: "True" as const,
+              reason: "Scheduled",
+              message: status.nextScheduleTime ? `next run at ${status.nextScheduleTime}` : "waiting",
+            };
+    if (invalid && prev.conditions?.find((c) => c.type === "Ready")?.message !== invalid.message) {
+      this.#o.events.event(obj, "Warning", invalid.reason, invalid.message);
+    }
+    if (
+      plan.finished &&
+      prev.conditions?.find((c) => c.type === "Ready")?.reason !== READY_REASONS.finished
+    ) {
+      this.#o.events.event(obj, "Normal", READY_REASONS.finished, plan.finished);
+    }
+    status.conditions = setCondition(
+      prev.conditions,
+      { type: "Ready", ...ready, observedGeneration: generation },
+      now,
+    );
+    if (invalid) delete status.nextScheduleTime;
+    await this.#writeStatus(obj, prev, status);
+    // Only now is the plan committed: a plan whose status write failed is made again, and its
+    // Events and counts with it.
+    for (const e of plan.events) this.#o.events.event(obj, e.type, e.reason, e.message);
+    const m = this.#o.metrics;
+    if (m) {
+      for (const outcome of ["created", "missed", "skipped", "replaced"] as const) {
+        if (plan.outcomes[outcome]) m.countRun(outcome, plan.outcomes[outcome]);
+      }
+    }
+
+    // 5. Next time.
+    if (plan.wakeAt && !invalid)
+      return Action.requeueAfter(Math.max(0, plan.wakeAt.getTime() - now.getTime()) + 100);
+    return Action.awaitChange();
+  }
+
+  #assertLeading(): void {
+    if (!this.#o.isLeading()) throw new Error("not the leader any more: not acting");
+  }
+
+  async #reportInvalid(obj: KubernetesObject, prev: PeriodicTaskStatus, invalid: Invalid): Promise<void> {
+    const condition = prev.conditions?.find((c) => c.type === "Ready");
+    if (condition?.message === invalid.message && condition.status === "False") return;
+    this.#o.events.event(obj, "Warning", invalid.reason, invalid.message);
+    this.#assertLeading();
+    await this.#writeStatus(obj, prev, {
+      ...prev,
+      conditions: setCondition(
+        prev.conditions,
+        { type: "Ready", status: "False", ...invalid, observedGeneration: obj.metadata?.generation },
+        this.#o.now(),
+      ),
+    });
+  }
+
+  /** A server-side dry run of the Job the template makes, once per generation. */
+  async #checkTemplate(
+    obj: KubernetesObject,
+    pt: PeriodicTask,
+    namespace: string,
+    name: string,
+    generation: number,
+  ): Promise<Invalid | undefined> {
+    if (!pt.spec.taskTemplate.spec.jobTemplate) return undefined;
+    const uid = obj.metadata?.uid ?? "";
+    const cached = this.#templateChecks.get(uid);
+    if (cached?.generation === generation) return cached.invalid;
+    const runName = `${name}-dryrun`;
+    const job = buildJob({
+      task: {
+        apiVersion: API_VERSION,
+        kind: TASK_KIND,
+        metadata: { name: runName },
+        spec: pt.spec.taskTemplate.spec,
+      },
+      object: obj,
+      namespace,
+      name: runName,
+      uid,
+      taskId: runTaskId(uid, runName),
+      scheduledTime: this.#o.now(),
+      status: {},
+      now: this.#o.now(),
+    });
+    let invalid: Invalid | undefined;
+    try {
+      await this.#o.batch.createNamespacedJob({ namespace, body: job, dryRun: "All" });
+    } catch (err) {
+      const code = apiErrorCode(err);
+      if (code !== 422 && code !== 400) throw err;
+      invalid = {
+        reason: READY_REASONS.invalidTemplate,
+        message: `spec.taskTemplate.spec.jobTemplate: the API server refuses the Job it makes: ${describeApiError(err)}`,
+      };
+    }
+    this.#templateChecks.set(uid, { generation, invalid });
+    return invalid;
+  }
+
+  /** Names in status.active absent from the cache that the API server confirms are gone. */
+  async #confirmDeleted(
+    namespace: string,
+    prev: PeriodicTaskStatus,
+    cached: Set<string>,
+  ): Promise<Set<string>> {
+    const gone = new Set<string>();
+    for (const { name } of prev.active ?? []) {
+      if (cached.has(name)) continue;
+      try {
+        await this.#o.customObjects.getNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: TASK_PLURAL,
+          namespace,
+          name,
+        });
+      } catch (err) {
+        if (isNotFound(err)) gone.add(name);
+        else throw err;
+      }
+    }
+    return gone;
+  }
+
+  /** Creates a run; returns its uid, or undefined when it existed already (adopted). */
+  async #createRun(
+    obj: KubernetesObject,
+    pt: PeriodicTask,
+    namespace: string,
+    run: PlannedRun,
+  ): Promise<string | undefined> {
+    const template = pt.spec.taskTemplate;
+    const rawSpec = (obj as { spec?: { taskTemplate?: { spec?: unknown } } }).spec?.taskTemplate?.spec;
+    const body = {
+      apiVersion: API_VERSION,
+      kind: TASK_KIND,
+      metadata: {
+        name: run.name,
+        namespace,
+        labels: { ...template.metadata?.labels, [LABELS.periodicTask]: obj.metadata?.name ?? "" },
+        annotations: {
+          ...template.metadata?.annotations,
+          [ANNOTATIONS.scheduledTime]: iso(run.scheduledTime),
+          [ANNOTATIONS.trigger]: run.trigger,
+          ...(run.runNowToken !== undefined ? { [ANNOTATIONS.runNowToken]: run.runNowToken } : {}),
+        },
+        ownerReferences: [
+          {
+            apiVersion: API_VERSION,
+            kind: PERIODIC_TASK_KIND,
+            name: obj.metadata?.name ?? "",
+            uid: obj.metadata?.uid ?? "",
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
+      spec: rawSpec ?? template.spec,
+    };
+    try {
+      const made: unknown = await this.#o.customObjects.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: TASK_PLURAL,
+        namespace,
+        body,
+      });
+      const metadata = (made as KubernetesObject).metadata;
+      this.#o.logger.info({ namespace, name: run.name, trigger: run.trigger }, "run created");
+      return metadata?.uid;
+    } catch (err) {
+      if (isAlreadyExists(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async #cancelRun(namespace: string, name: string, replacement: string): Promise<void> {
+    try {
+      await this.#o.customObjects.patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: TASK_PLURAL,
+          namespace,
+          name,
+          body: { metadata: { annotations: { [ANNOTATIONS.cancel]: `replaced by ${replacement}` } } },
+        },
+        mergePatchOptions,
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async #deleteRun(namespace: string, name: string): Promise<void> {
+    await deleteTask(this.#o.customObjects, namespace, name);
+  }
+
+  async #writeStatus(
+    obj: KubernetesObject,
+    prev: PeriodicTaskStatus,
+    next: PeriodicTaskStatus,
+  ): Promise<void> {
+    if (JSON.stringify(prev) === JSON.stringify(next)) return;
+    this.#assertLeading();
+    await writeStatus(this.#o.customObjects, PERIODIC_TASK_PLURAL, obj, prev, next);
+  }
+}
