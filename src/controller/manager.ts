@@ -11,6 +11,7 @@ import { GROUP, LABELS, PERIODIC_TASK_PLURAL, TASK_PLURAL, VERSION } from "../ap
 import { PeriodicTaskReconciler } from "../controllers/periodic-task.ts";
 import { TaskReconciler } from "../controllers/task.ts";
 import { JobExecutor } from "../executors/job.ts";
+import { RedisExecutor } from "../executors/redis.ts";
 import { createKubeClients, loadKubeConfig } from "../kube/client.ts";
 import { ReadinessChecks, startHttpServer, type ObservabilityServer } from "../observability/http.ts";
 import { createLogger } from "../observability/logger.ts";
@@ -22,7 +23,7 @@ import { ShutdownCoordinator } from "../runtime/shutdown.ts";
 import { keyFor, objectKey } from "../runtime/store.ts";
 import { StaleObjectError, WorkQueue, type Action } from "../runtime/workqueue.ts";
 import { ResourceInformer } from "./informers.ts";
-import type { ControllerOptions } from "./options.ts";
+import { loadRedisPassword, type ControllerOptions } from "./options.ts";
 
 /** The key of the PeriodicTask that owns `obj` as its controller, if any. */
 function ownerKey(obj: KubernetesObject, kind: string): string | undefined {
@@ -149,6 +150,14 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const isLeading = (): boolean => (elector ? elector.isLeading() : true);
 
   const now = (): Date => new Date();
+  const redis = new RedisExecutor({
+    url: options.redisUrl,
+    password: await loadRedisPassword(options),
+    defaultQueue: options.defaultQueue,
+    logger,
+    onResult: (key) => taskQueue.add(key),
+    onRedisUp: (up) => metrics.setRedisUp(up),
+  });
   const ptReconciler = new PeriodicTaskReconciler({
     periodicTasks,
     tasks,
@@ -159,12 +168,13 @@ export async function startController(options: ControllerOptions): Promise<Runni
     logger,
     now,
     isLeading,
+    early: redis,
   });
   const taskReconciler = new TaskReconciler({
     tasks,
     periodicTasks,
     customObjects: clients.customObjects,
-    executors: { job: new JobExecutor({ batch: clients.batch, core: clients.core, jobs }), redis: undefined },
+    executors: { job: new JobExecutor({ batch: clients.batch, core: clients.core, jobs }), redis },
     events,
     metrics,
     logger,
@@ -239,6 +249,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
       for (const [, informer] of informers) informer.stop();
       clearInterval(syncTimer);
       await events.close().catch(() => undefined);
+      await redis.close();
       await health.close();
       await metricsServer.close();
       process.exitCode = exitCode;

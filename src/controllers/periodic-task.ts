@@ -30,6 +30,7 @@ import {
   type TaskPhase,
   type Trigger,
 } from "../api/index.ts";
+import type { TaskContext } from "../executors/executor.ts";
 import { buildJob } from "../executors/job.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
 import { setCondition } from "../runtime/conditions.ts";
@@ -56,6 +57,18 @@ export interface PeriodicTaskReconcilerOptions {
   now: () => Date;
   /** Checked right before every write: a replica that lost its lease must not act. */
   isLeading: () => boolean;
+  /**
+   * Fast firing for Redis-executor runs (RedisExecutor): the first attempt is published at the fire
+   * time, before the Task exists, and journalled so a crash before the Task's creation cannot lose
+   * the run. Undefined: no fast path.
+   */
+  early?: EarlyPublisher | undefined;
+}
+
+export interface EarlyPublisher {
+  publish(ctx: TaskContext, attempt: number, journal: { periodicTaskUid: string }): Promise<unknown>;
+  earlyPublished(periodicTaskUid: string, afterMs: number): Promise<{ name: string; scheduledTime: Date }[]>;
+  forgetEarlyPublished(periodicTaskUid: string, uptoMs: number): Promise<void>;
 }
 
 interface Invalid {
@@ -87,7 +100,8 @@ export function runView(obj: TaskObject): RunView {
   };
 }
 
-const FAULT_CRASH_AFTER_RUN_CREATED = process.env["CADENT_FAULT_INJECTION"] === "crash-after-run-created";
+/** Test-only fault points (docs/development.md): die like kill -9 inside a critical window. */
+const FAULT_INJECTION = process.env["CADENT_FAULT_INJECTION"];
 
 const iso = (t: Date): string => t.toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -135,6 +149,7 @@ export class PeriodicTaskReconciler {
 
     // 2. Read the runs.
     const runs = this.#o.tasks.byOwner(uid).map((t) => runView(t as TaskObject));
+    const journalled = await this.#recoverEarlyRuns(obj, pt, namespace, prev, created, runs);
     const deletedActive = await this.#confirmDeleted(namespace, prev, new Set(runs.map((r) => r.name)));
     const plan = planPeriodicTask({
       name,
@@ -154,13 +169,13 @@ export class PeriodicTaskReconciler {
     this.#assertLeading();
     const uids = new Map<string, string>();
     for (const run of plan.create) {
+      const published = await this.#publishEarly(obj, pt, namespace, run);
+      // Between publishing a run's message and creating its Task.
+      if (published && FAULT_INJECTION === "crash-after-early-publish") process.kill(process.pid, "SIGKILL");
       const made = await this.#createRun(obj, pt, namespace, run);
       if (made) uids.set(run.name, made);
-      if (made && FAULT_CRASH_AFTER_RUN_CREATED) {
-        // Test-only fault point (docs/development.md): die like kill -9 between creating a run and
-        // recording it in status, the window the status-as-commit-log design must survive.
-        process.kill(process.pid, "SIGKILL");
-      }
+      // Between creating a run and recording it in status: the status-as-commit-log window.
+      if (made && FAULT_INJECTION === "crash-after-run-created") process.kill(process.pid, "SIGKILL");
     }
     for (const victim of plan.cancel)
       await this.#cancelRun(namespace, victim, plan.create.at(-1)?.name ?? "");
@@ -202,6 +217,13 @@ export class PeriodicTaskReconciler {
     );
     if (invalid) delete status.nextScheduleTime;
     await this.#writeStatus(obj, prev, status);
+    if (this.#o.early && (journalled || plan.create.length) && status.lastScheduleTime) {
+      await this.#o.early
+        .forgetEarlyPublished(uid, Date.parse(status.lastScheduleTime))
+        .catch((err: unknown) =>
+          this.#o.logger.debug({ namespace, name, err }, "cannot trim the early journal"),
+        );
+    }
     // Only now is the plan committed: a plan whose status write failed is made again, and its
     // Events and counts with it.
     for (const e of plan.events) this.#o.events.event(obj, e.type, e.reason, e.message);
@@ -304,6 +326,95 @@ export class PeriodicTaskReconciler {
       }
     }
     return gone;
+  }
+
+  /**
+   * Runs whose message went out early but whose Task was never created (the controller died in
+   * between): create the Task now, so the planner adopts the run instead of counting it missed.
+   * Returns whether the journal had anything newer than the status records.
+   */
+  async #recoverEarlyRuns(
+    obj: KubernetesObject,
+    pt: PeriodicTask,
+    namespace: string,
+    prev: PeriodicTaskStatus,
+    created: Date,
+    runs: RunView[],
+  ): Promise<boolean> {
+    const early = this.#o.early;
+    if (!early || pt.spec.taskTemplate.spec.jobTemplate) return false;
+    const uid = obj.metadata?.uid ?? "";
+    const after = prev.lastScheduleTime ? Date.parse(prev.lastScheduleTime) : created.getTime() - 1;
+    let journal: { name: string; scheduledTime: Date }[];
+    try {
+      journal = await early.earlyPublished(uid, after);
+    } catch (err) {
+      this.#o.logger.debug({ namespace, err }, "cannot read the early journal; Redis is away");
+      return false;
+    }
+    const known = new Set(runs.map((r) => r.name));
+    for (const entry of journal) {
+      if (known.has(entry.name)) continue;
+      this.#assertLeading();
+      const madeUid = await this.#createRun(obj, pt, namespace, {
+        name: entry.name,
+        scheduledTime: entry.scheduledTime,
+        trigger: "schedule",
+      });
+      runs.push({
+        name: entry.name,
+        uid: madeUid,
+        trigger: "schedule",
+        scheduledTime: entry.scheduledTime,
+        runNowToken: undefined,
+        phase: undefined,
+        startTime: undefined,
+        completionTime: undefined,
+        cancelRequested: false,
+      });
+    }
+    return journal.length > 0;
+  }
+
+  /**
+   * Fast firing: a Redis run's message goes out at the fire time with its deterministic task id,
+   * without waiting for the Task's round trip through the API server; the Task reconciler finds
+   * the attempt already published. A failure here only loses the head start.
+   */
+  async #publishEarly(
+    obj: KubernetesObject,
+    pt: PeriodicTask,
+    namespace: string,
+    run: PlannedRun,
+  ): Promise<boolean> {
+    const spec = pt.spec.taskTemplate.spec;
+    if (!this.#o.early || run.trigger === "manual" || spec.jobTemplate || spec.eta || spec.countdown)
+      return false;
+    const now = this.#o.now();
+    try {
+      await this.#o.early.publish(
+        {
+          task: { apiVersion: API_VERSION, kind: TASK_KIND, metadata: { name: run.name }, spec },
+          object: { metadata: { name: run.name, namespace, creationTimestamp: now } },
+          namespace,
+          name: run.name,
+          uid: "",
+          taskId: runTaskId(obj.metadata?.uid ?? "", run.name),
+          scheduledTime: run.scheduledTime,
+          status: {},
+          now,
+        },
+        1,
+        { periodicTaskUid: obj.metadata?.uid ?? "" },
+      );
+      return true;
+    } catch (err) {
+      this.#o.logger.warn(
+        { namespace, name: run.name, err },
+        "early publish failed; the Task will publish it",
+      );
+      return false;
+    }
   }
 
   /** Creates a run; returns its uid, or undefined when it existed already (adopted). */

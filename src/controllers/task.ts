@@ -208,18 +208,18 @@ export class TaskReconciler {
 
     // 5. Start or observe the work.
     const observed = await executor.sync(ctx);
-    if (
-      observed.phase === "Queued" &&
-      prev.phase !== "Queued" &&
-      observed.reason === "JobCreated" &&
-      !prev.jobName
-    ) {
-      this.#o.events.event(obj, "Normal", "JobCreated", observed.message ?? "created the Job");
+    const broker = prev.conditions?.find((c) => c.type === "Progressing")?.reason;
+    if (observed.reason === "BrokerUnavailable" && broker !== "BrokerUnavailable") {
+      this.#o.events.event(obj, "Warning", "BrokerUnavailable", observed.message ?? "Redis is unavailable");
+    }
+    if (observed.queuedTime !== undefined && prev.queuedTime === undefined) {
+      // The attempt started (Job created, message published): measure how late it was.
+      if (observed.reason === "JobCreated") {
+        this.#o.events.event(obj, "Normal", "JobCreated", observed.message ?? "created the Job");
+      }
       if (owner?.kind === "PeriodicTask" && scheduledAnnotation) {
-        this.#o.metrics?.observeScheduleLag(
-          executor.kind,
-          (now.getTime() - Date.parse(scheduledAnnotation)) / 1000,
-        );
+        const lag = (Date.parse(observed.queuedTime) - Date.parse(scheduledAnnotation)) / 1000;
+        this.#o.metrics?.observeScheduleLag(executor.kind, Math.max(0, lag));
       }
     }
     if (isFinishedPhase(observed.phase)) {

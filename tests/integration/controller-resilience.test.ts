@@ -155,7 +155,10 @@ describe.runIf(inject("jobsRun"))("the controller survives restarts, crashes and
         "periodictasks",
         jobPeriodicTask("crashy", { schedule: "*/2 * * * * *", successfulRunsHistoryLimit: 100 }),
       );
-      const doomed = await start(ns, { env: { CADENT_FAULT_INJECTION: "crash-after-run-created" } });
+      const doomed = await start(ns, {
+        env: { CADENT_FAULT_INJECTION: "crash-after-run-created" },
+        waitReady: false,
+      });
       expect(await doomed.process.exited).toBe("SIGKILL");
       const orphan = await cadent.runs("crashy");
       expect(orphan, "the run created just before the crash").toHaveLength(1);

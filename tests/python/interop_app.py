@@ -51,3 +51,33 @@ def whoami(self, *args, **kwargs):
         "parent_id": request.parent_id,
         "hostname": request.hostname,
     }
+
+
+@app.task(name="app.tasks.flaky", bind=True)
+def flaky(self, times=1):
+    """Retries itself (Celery's self.retry) `times` times, then returns how often it ran."""
+    if self.request.retries < times:
+        raise self.retry(countdown=1, max_retries=times)
+    return {"retries": self.request.retries}
+
+
+@app.task(name="app.tasks.fail_until", bind=True)
+def fail_until(self, attempts):
+    """Fails until the message says it is retry number `attempts` (cadent's controller-side retries)."""
+    if self.request.retries < attempts:
+        raise ValueError(f"attempt {self.request.retries + 1} fails")
+    return {"retries": self.request.retries}
+
+
+@app.task(name="app.tasks.sleep")
+def sleep(seconds):
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task(name="app.tasks.noop")
+def noop():
+    """Does nothing: the worker benchmark measures the worker, not the task."""
+    return None

@@ -193,6 +193,8 @@ export async function startControllerProcess(opts: {
       `127.0.0.1:${metricsPort}`,
       "--log-level",
       "debug",
+      "--redis-url",
+      inject("redisUrl"),
       ...(opts.extraArgs ?? []),
     ],
     logDir: join(inject("workDir"), "logs"),
@@ -206,7 +208,9 @@ export async function startControllerProcess(opts: {
     await waitFor(
       `controller ${identity} /readyz`,
       async () => {
-        if (proc.child.exitCode !== null) throw new Error(`controller exited:\n${proc.logTail()}`);
+        if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+          throw new Error(`controller exited:\n${proc.logTail()}`);
+        }
         return (await get(healthPort, "/readyz")).status === 200;
       },
       { timeoutMs: 60_000, intervalMs: 250 },
