@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerControllerCommand } from "./controller.ts";
 import { registerScheduleCommands } from "./schedule.ts";
+import { registerWorkerCommand } from "./worker.ts";
 
 /** Exit codes shared by every verb. */
 export const ExitCode = {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     });
   registerControllerCommand(program);
   registerScheduleCommands(program);
+  registerWorkerCommand(program);
   return program;
 }
 
@@ -47,8 +49,11 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help and --version end through exitOverride with exit code 0.
-      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      // --help and --version end through exitOverride with exit code 0. commander's own parse
+      // errors exit 1, which here means a usage error; a verb's `command.error(..., { code:
+      // "cadent.*" })` carries the exit code it chose (1 for a failure while doing the work).
+      if (err.exitCode === 0) return ExitCode.ok;
+      return err.code.startsWith("cadent.") ? err.exitCode : ExitCode.usage;
     }
     throw err;
   }

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { parseListenAddress } from "../observability/http.ts";
 import { LOG_LEVELS, redactUrl } from "../observability/logger.ts";
 import type { LogLevel } from "../observability/logger.ts";
+import { OptionsError } from "../cli/options-error.ts";
 
 /**
  * The configuration of `cadent controller`. Every setting is a flag with an environment
@@ -299,18 +300,8 @@ export const CONTROLLER_FLAGS: Readonly<Record<ControllerFlagName, FlagSpec>> = 
 };
 
 /** Invalid controller options; `problems` has one line per bad setting. */
-export class ControllerOptionsError extends Error {
+export class ControllerOptionsError extends OptionsError {
   override name = "ControllerOptionsError";
-  readonly problems: readonly string[];
-
-  constructor(problems: readonly string[]) {
-    super(
-      problems.length === 1
-        ? `invalid option: ${problems[0]}`
-        : `invalid options:\n  ${problems.join("\n  ")}`,
-    );
-    this.problems = problems;
-  }
 }
 
 type Source = "flag" | "env" | "default";

@@ -81,3 +81,23 @@ def sleep(seconds):
 def noop():
     """Does nothing: the worker benchmark measures the worker, not the task."""
     return None
+
+
+@app.task(name="app.tasks.nap", bind=True, acks_late=True)
+def nap(self, seconds=0, record=None):
+    """Sleeps and returns the worker's name; with `record`, pushes start:/done:<hostname> onto that list.
+
+    cadent's test tasks (tests/fixtures/worker-tasks.ts) define the same task. acks_late, so a killed
+    worker's message stays in kombu's unacked hash and is restored.
+    """
+    import time
+
+    import redis
+
+    client = redis.Redis.from_url(broker) if record else None
+    if client is not None:
+        client.rpush(record, "start:%s" % self.request.hostname)
+    time.sleep(float(seconds))
+    if client is not None:
+        client.rpush(record, "done:%s" % self.request.hostname)
+    return {"hostname": self.request.hostname, "id": self.request.id}
