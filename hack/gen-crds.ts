@@ -18,7 +18,10 @@ export async function generatedFiles(): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   for (const { path, crd } of crdFiles()) {
     // lineWidth 0: never fold a CEL rule or a pattern across lines.
-    files.set(path, HEADER + stringify(crd, { lineWidth: 0 }));
+    const text = HEADER + stringify(crd, { lineWidth: 0 });
+    files.set(path, text);
+    // The Helm chart ships the same CRDs.
+    files.set(path.replace(/^crds\//, "charts/cadent/crds/"), text);
   }
   const docsPath = "docs/api.md";
   const options = (await resolveConfig(root + docsPath)) ?? {};

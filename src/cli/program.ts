@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerControllerCommand } from "./controller.ts";
+import { registerImportCommands } from "./import.ts";
+import { registerRunNowCommand } from "./run-now.ts";
 import { registerScheduleCommands } from "./schedule.ts";
 import { registerWorkerCommand } from "./worker.ts";
 
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
   registerControllerCommand(program);
   registerScheduleCommands(program);
   registerWorkerCommand(program);
+  registerRunNowCommand(program);
+  registerImportCommands(program);
   return program;
 }
 

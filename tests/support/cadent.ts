@@ -8,7 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { inject } from "vitest";
 import { REPO_ROOT } from "./environment.ts";
 import { k8s } from "./kube.ts";
-import { freePort, waitFor } from "./ports.ts";
+import { freePort, GiveUp, waitFor } from "./ports.ts";
 import { spawnTracked, type TrackedProcess } from "./processes.ts";
 
 export const GROUP = "cadent.dev";
@@ -165,6 +165,10 @@ export interface ControllerProcess {
  */
 export async function startControllerProcess(opts: {
   namespace: string;
+  /** Whose credentials the controller uses; default: the cluster-admin kubeconfig of the run. */
+  kubeconfigPath?: string;
+  /** Where the Lease lives; default: `namespace`. */
+  leaderElectionNamespace?: string;
   identity?: string;
   extraArgs?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -180,11 +184,11 @@ export async function startControllerProcess(opts: {
       join(REPO_ROOT, "src/cli/main.ts"),
       "controller",
       "--kubeconfig",
-      inject("kubeconfigPath"),
+      opts.kubeconfigPath ?? inject("kubeconfigPath"),
       "--namespaces",
       opts.namespace,
       "--leader-election-namespace",
-      opts.namespace,
+      opts.leaderElectionNamespace ?? opts.namespace,
       "--identity",
       identity,
       "--health-addr",
@@ -209,7 +213,7 @@ export async function startControllerProcess(opts: {
       `controller ${identity} /readyz`,
       async () => {
         if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-          throw new Error(`controller exited:\n${proc.logTail()}`);
+          throw new GiveUp(`controller exited:\n${proc.logTail()}`);
         }
         return (await get(healthPort, "/readyz")).status === 200;
       },

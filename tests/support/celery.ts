@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { waitFor } from "./ports.ts";
+import { GiveUp, waitFor } from "./ports.ts";
 import { spawnTracked, type TrackedProcess } from "./processes.ts";
 
 /** tests/python: the Celery apps used by the interoperability tests live here. */
@@ -67,7 +67,7 @@ export async function startCeleryWorker(opts: CeleryWorkerOptions): Promise<Cele
   await waitFor(
     `celery worker ${hostname} ready`,
     async () => {
-      if (proc.child.exitCode !== null) throw new Error(`celery exited:\n${proc.logTail()}`);
+      if (proc.child.exitCode !== null) throw new GiveUp(`celery exited:\n${proc.logTail()}`);
       return proc.logTail(200).includes(" ready.");
     },
     { timeoutMs: 60_000, intervalMs: 250 },

@@ -16,6 +16,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Thrown by a probe when waiting longer cannot help (the process it waits for has exited). */
+export class GiveUp extends Error {
+  override name = "GiveUp";
+}
+
 /** Waits until `probe` resolves true, polling every `intervalMs`, or throws after `timeoutMs`. */
 export async function waitFor(
   what: string,
@@ -28,6 +33,7 @@ export async function waitFor(
     try {
       if (await probe()) return;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       lastError = err;
     }
     await new Promise((r) => setTimeout(r, intervalMs));

@@ -10,8 +10,10 @@ const root = new URL("../../../", import.meta.url);
 describe("committed generated files", async () => {
   const files = [...(await generatedFiles())];
 
-  it("cover both CRDs and the API reference", () => {
+  it("cover both CRDs (also in the Helm chart) and the API reference", () => {
     expect(files.map(([path]) => path).sort()).toEqual([
+      "charts/cadent/crds/periodictasks.cadent.dev.yaml",
+      "charts/cadent/crds/tasks.cadent.dev.yaml",
       "crds/periodictasks.cadent.dev.yaml",
       "crds/tasks.cadent.dev.yaml",
       "docs/api.md",
