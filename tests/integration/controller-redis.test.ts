@@ -15,6 +15,7 @@ import {
 } from "../support/cadent.ts";
 import { createTestNamespace, kubeConfig } from "../support/kube.ts";
 import { waitFor } from "../support/ports.ts";
+import { startCadentWorker } from "./worker-support.ts";
 import { startRedis } from "../support/redis.ts";
 
 const phase = (o: CadentObject): string | undefined => o.status?.phase;
@@ -157,6 +158,67 @@ describe("the Redis executor with real Celery workers", () => {
       const envelope = JSON.parse(messages[0] ?? "{}") as { headers: { timelimit: unknown; id: string } };
       expect(envelope.headers.timelimit).toEqual([1, null]);
       expect(envelope.headers.id).toBe(timedOut.status?.["taskId"]);
+    },
+  );
+
+  it.concurrent(
+    "a message a Python worker receives after `expires` is revoked, and the Task ends Expired",
+    async () => {
+      const late = `${queue}-late`;
+      await cadent.create(
+        "tasks",
+        redisTask("too-late", { task: "app.tasks.add", args: [1, 1], queue: late, expires: 2 }),
+      );
+      const queued = await cadent.waitFor("tasks", "too-late", "Queued", (o) => phase(o) === "Queued");
+      const envelope = JSON.parse((await redis.lindex(late, 0)) ?? "{}") as { headers: { expires: string } };
+      expect(envelope.headers.expires).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$/);
+      await new Promise((r) => setTimeout(r, 3_000));
+      workers.push(await celery([late]));
+      const done = await cadent.waitFor("tasks", "too-late", "Expired", (o) => phase(o) === "Expired");
+      expect(done.status?.["taskId"]).toBe(queued.status?.["taskId"]);
+      expect(error(done)).toMatchObject({ type: "TaskRevokedError" });
+    },
+  );
+
+  it.concurrent(
+    "kill -9 of a cadent worker mid-task: another worker runs it after the visibility timeout, and the Task succeeds once",
+    async () => {
+      const q = `${queue}-crash`;
+      const first = await startCadentWorker({
+        redisUrl: inject("redisUrl"),
+        queues: [q],
+        visibilityTimeoutSeconds: 3,
+      });
+      await cadent.create("tasks", redisTask("survivor", { task: "app.tasks.nap", args: [4], queue: q }));
+      await cadent.waitFor("tasks", "survivor", "Running", (o) => phase(o) === "Running");
+      await first.process.kill();
+      const second = await startCadentWorker({
+        redisUrl: inject("redisUrl"),
+        queues: [q],
+        visibilityTimeoutSeconds: 3,
+      });
+      try {
+        const done = await cadent.waitFor(
+          "tasks",
+          "survivor",
+          "Succeeded",
+          (o) => phase(o) === "Succeeded",
+          90_000,
+        );
+        expect(done.status?.["result"]).toMatchObject({
+          hostname: second.hostname,
+          id: done.status?.["taskId"],
+        });
+        expect(done.status?.["attempts"]).toBe(1);
+        const stored = JSON.parse(
+          (await redis.get(`celery-task-meta-${String(done.status?.["taskId"])}`)) ?? "{}",
+        ) as {
+          status: string;
+        };
+        expect(stored.status).toBe("SUCCESS");
+      } finally {
+        await second.process.stop();
+      }
     },
   );
 
