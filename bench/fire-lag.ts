@@ -398,7 +398,7 @@ function table(results: readonly Result[]): string {
     const floorP99 = results.find((f) => f.n === r.n && f.system === "floor")?.p99.median ?? NaN;
     const cadentP99 = results.find((f) => f.n === r.n && f.system === "cadent")?.p99.median ?? NaN;
     const vsFloor = r.system === "floor" ? "1×" : `${(r.p99.median / floorP99).toFixed(1)}×`;
-    const beatRatio = r.system === "beat" ? `${(r.p99.median / cadentP99).toFixed(1)}×` : "";
+    const beatRatio = r.system === "beat" ? `${(r.p99.median / cadentP99).toPrecision(2)}×` : "";
     rows.push(
       `| ${r.n.toLocaleString("en")} | ${r.system} | ${r.delivered.toLocaleString("en")} / ${r.expected.toLocaleString("en")} | ${cell(r.p50)} | ${cell(r.p99)} | ${cell(r.max)} | ${vsFloor} | ${beatRatio} | ${r.rssMb === undefined ? "" : `${r.rssMb} MB`} |`,
     );

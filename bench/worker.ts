@@ -1,11 +1,13 @@
 /**
  * Worker throughput: how fast one cadent worker process drains a queue of no-op tasks, with results
- * stored, next to one Python Celery worker (prefork, concurrency 2) on the same private Redis.
+ * stored, next to one Python Celery worker (prefork, concurrency 2) and one celery-node worker on
+ * the same private Redis.
  * Prints a markdown table; the method and numbers are written up in docs/benchmarks.md
  * ("## Worker throughput").
  *
  *   npm run bench:worker    # or: node bench/worker.ts [--tasks N] [--celery-tasks N] [--runs N]
  *                           #       [--concurrency N] [--prefetch-multiplier N] [--skip-celery]
+ *                           #       [--celery-node-tasks N] [--skip-celery-node]
  *
  * One run: the queue is filled with N messages as Celery's `send_task` writes them, a worker
  * process is started, and the run ends when every task has a SUCCESS result. Throughput is
@@ -30,12 +32,16 @@ const option = (name: string, fallback: number): number => {
 };
 const CADENT_TASKS = option("--tasks", 20_000);
 const CELERY_TASKS = option("--celery-tasks", 3_000);
+const CELERY_NODE_TASKS = option("--celery-node-tasks", 20_000);
 const RUNS = Math.max(1, option("--runs", 5));
 const CONCURRENCY = option("--concurrency", 64);
 const PREFETCH_MULTIPLIER = option("--prefetch-multiplier", 4);
 const SKIP_CELERY = args.includes("--skip-celery");
+const SKIP_CELERY_NODE = args.includes("--skip-celery-node");
 const QUEUE = "bench";
 const TASK = "app.tasks.noop";
+
+type System = "cadent" | "celery" | "celery-node";
 
 interface Run {
   tasksPerSecond: number;
@@ -90,7 +96,7 @@ async function measure(redis: Redis, ids: readonly string[]): Promise<Run> {
 }
 
 async function runOnce(
-  system: "cadent" | "celery",
+  system: System,
   count: number,
   redisUrl: string,
   venv: string,
@@ -125,31 +131,38 @@ async function runOnce(
             ],
             logDir,
           })
-        : spawnTracked({
-            name: "bench-celery-worker",
-            command: join(venv, "bin", "celery"),
-            args: [
-              "-A",
-              "interop_app",
-              "worker",
-              "--pool",
-              "prefork",
-              "--concurrency",
-              "2",
-              "--queues",
-              QUEUE,
-              "--loglevel",
-              "WARNING",
-              "--without-gossip",
-              "--without-mingle",
-              "--without-heartbeat",
-              "--hostname",
-              "celery-bench@localhost",
-            ],
-            cwd: PYTHON_APPS_DIR,
-            env: { ...process.env, PYTHONPATH: PYTHON_APPS_DIR, CELERY_BROKER_URL: redisUrl },
-            logDir,
-          });
+        : system === "celery-node"
+          ? spawnTracked({
+              name: "bench-celery-node-worker",
+              command: join(REPO_ROOT, "node_modules/.bin/node"),
+              args: [join(REPO_ROOT, "bench/celery-node-worker.ts"), redisUrl, QUEUE],
+              logDir,
+            })
+          : spawnTracked({
+              name: "bench-celery-worker",
+              command: join(venv, "bin", "celery"),
+              args: [
+                "-A",
+                "interop_app",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "2",
+                "--queues",
+                QUEUE,
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                "celery-bench@localhost",
+              ],
+              cwd: PYTHON_APPS_DIR,
+              env: { ...process.env, PYTHONPATH: PYTHON_APPS_DIR, CELERY_BROKER_URL: redisUrl },
+              logDir,
+            });
     try {
       await waitForResults(redis, ids, worker);
     } finally {
@@ -176,8 +189,9 @@ async function main(): Promise<void> {
   const logDir = join(workDir, "logs");
   const results: { system: string; tasks: number; runs: Run[] }[] = [];
   try {
-    const systems: ["cadent" | "celery", number][] = [["cadent", CADENT_TASKS]];
+    const systems: [System, number][] = [["cadent", CADENT_TASKS]];
     if (!SKIP_CELERY) systems.push(["celery", CELERY_TASKS]);
+    if (!SKIP_CELERY_NODE) systems.push(["celery-node", CELERY_NODE_TASKS]);
     for (const [system, count] of systems) {
       const runs: Run[] = [];
       for (let i = 0; i < RUNS; i++) {
@@ -205,18 +219,24 @@ async function main(): Promise<void> {
   for (const { system, tasks, runs } of results) {
     const rates = runs.map((r) => r.tasksPerSecond);
     medians.set(system, median(rates));
-    const settings =
-      system === "cadent"
-        ? `--concurrency ${CONCURRENCY} --prefetch-multiplier ${PREFETCH_MULTIPLIER}`
-        : "prefork -c 2, prefetch 4, track_started";
+    const settings = {
+      cadent: `--concurrency ${CONCURRENCY} --prefetch-multiplier ${PREFETCH_MULTIPLIER}, late ack`,
+      celery: "prefork -c 2, prefetch 4, track_started",
+      "celery-node": "0.5.9 defaults (BRPOP, no ack)",
+    }[system as System];
     console.log(
       `| ${system} | ${settings} | ${fmt(tasks)} | ${fmt(median(rates))} | ${fmt(Math.min(...rates))} – ${fmt(Math.max(...rates))} |`,
     );
   }
   const cadent = medians.get("cadent");
-  const celery = medians.get("celery");
-  if (cadent !== undefined && celery !== undefined) {
-    console.log(`\ncadent / Celery: ${(cadent / celery).toFixed(1)}×`);
+  for (const [peer, label] of [
+    ["celery", "Celery"],
+    ["celery-node", "celery-node"],
+  ] as const) {
+    const other = medians.get(peer);
+    if (cadent !== undefined && other !== undefined) {
+      console.log(`\ncadent / ${label}: ${(cadent / other).toFixed(1)}×`);
+    }
   }
   console.log(`\nlogs: ${logDir}`);
 }
