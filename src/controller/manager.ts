@@ -169,6 +169,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     now,
     isLeading,
     early: redis,
+    onFired: (key) => ptQueue.add(key),
   });
   const taskReconciler = new TaskReconciler({
     tasks,
@@ -243,6 +244,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   let stopping: Promise<void> | undefined;
   const stopAll = (exitCode = 0): Promise<void> => {
     stopping ??= (async () => {
+      ptReconciler.close();
       await ptQueue.shutDown();
       await taskQueue.shutDown();
       await elector?.release().catch(() => undefined);

@@ -63,6 +63,8 @@ export interface PeriodicTaskReconcilerOptions {
    * the run. Undefined: no fast path.
    */
   early?: EarlyPublisher | undefined;
+  /** Called after a fire-time publish (see `fire`), to reconcile the PeriodicTask right away. */
+  onFired?: ((key: string) => void) | undefined;
 }
 
 export interface EarlyPublisher {
@@ -109,6 +111,8 @@ export class PeriodicTaskReconciler {
   readonly #o: PeriodicTaskReconcilerOptions;
   /** Template dry-run verdicts by uid, for the generation they were made for. */
   readonly #templateChecks = new Map<string, { generation: number; invalid: Invalid | undefined }>();
+  /** Fire-time publish timers, by PeriodicTask key. */
+  readonly #fireTimers = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(options: PeriodicTaskReconcilerOptions) {
     this.#o = options;
@@ -116,7 +120,10 @@ export class PeriodicTaskReconciler {
 
   async reconcile(key: string): Promise<Action> {
     const obj = this.#o.periodicTasks.get(key);
-    if (!obj) return Action.awaitChange();
+    if (!obj) {
+      this.#cancelFire(key);
+      return Action.awaitChange();
+    }
     const { namespace = "", name } = splitKey(key);
     const uid = obj.metadata?.uid ?? "";
     const generation = obj.metadata?.generation ?? 0;
@@ -234,10 +241,92 @@ export class PeriodicTaskReconciler {
       }
     }
 
-    // 5. Next time.
+    // 5. Next time: the reconcile, and (Redis runs) a fire-time publish ahead of it.
+    if (plan.wakeAt && !invalid) this.#scheduleFire(key, pt, plan.wakeAt);
+    else this.#cancelFire(key);
     if (plan.wakeAt && !invalid)
       return Action.requeueAfter(Math.max(0, plan.wakeAt.getTime() - now.getTime()) + 100);
     return Action.awaitChange();
+  }
+
+  /**
+   * Fast firing for many PeriodicTasks due at once: at the due time, plans from the cache with no
+   * API call and publishes every Redis run the next reconcile will make, all concurrently (one
+   * round trip each, pipelined on one connection), then asks for that reconcile, which creates the
+   * Tasks and finds the messages published (the publish is idempotent per task id and attempt, and
+   * journalled so a crash before the Task exists cannot lose the run). Manual runs are left to
+   * the reconcile. Never throws: a failure only loses the head start.
+   */
+  async fire(key: string): Promise<void> {
+    try {
+      const obj = this.#o.periodicTasks.get(key);
+      if (!obj || !this.#o.early || !this.#o.isLeading()) return;
+      const parsed = parsePeriodicTask(obj);
+      if (!parsed.ok) return;
+      const pt = parsed.value;
+      const spec = pt.spec.taskTemplate.spec;
+      if (spec.jobTemplate || spec.eta || spec.countdown) return;
+      const { namespace = "", name } = splitKey(key);
+      const created = new Date(obj.metadata?.creationTimestamp ?? 0);
+      const schedule = compileSchedule({
+        expression: pt.spec.schedule,
+        timeZone: pt.spec.timeZone,
+        hashKey: `${namespace}/${name}`,
+        createdAt: created,
+      });
+      const uid = obj.metadata?.uid ?? "";
+      const plan = planPeriodicTask({
+        name,
+        uid,
+        generation: obj.metadata?.generation ?? 0,
+        creationTimestamp: created,
+        runNowToken: undefined,
+        spec: pt.spec,
+        status: ((obj as { status?: PeriodicTaskStatus }).status ?? {}) as PeriodicTaskStatus,
+        schedule,
+        runs: this.#o.tasks.byOwner(uid).map((t) => runView(t as TaskObject)),
+        deletedActive: new Set(),
+        now: this.#o.now(),
+      });
+      const published = await Promise.all(
+        plan.create.map((run) => this.#publishEarly(obj, pt, namespace, run)),
+      );
+      // Between publishing runs' messages and creating their Tasks.
+      if (published.includes(true) && FAULT_INJECTION === "crash-after-early-publish") {
+        process.kill(process.pid, "SIGKILL");
+      }
+    } catch (err) {
+      this.#o.logger.debug({ key, err }, "fire-time publish skipped");
+    } finally {
+      this.#o.onFired?.(key);
+    }
+  }
+
+  #scheduleFire(key: string, pt: PeriodicTask, at: Date): void {
+    this.#cancelFire(key);
+    const spec = pt.spec.taskTemplate.spec;
+    if (!this.#o.early || spec.jobTemplate || spec.eta || spec.countdown) return;
+    // A couple of ms late rather than early: an early timer would find nothing due yet.
+    const timer = setTimeout(
+      () => {
+        this.#fireTimers.delete(key);
+        void this.fire(key);
+      },
+      // From now, not from the start of the reconcile, which may have taken a while.
+      Math.max(0, at.getTime() - this.#o.now().getTime()) + 2,
+    );
+    timer.unref();
+    this.#fireTimers.set(key, timer);
+  }
+
+  #cancelFire(key: string): void {
+    clearTimeout(this.#fireTimers.get(key));
+    this.#fireTimers.delete(key);
+  }
+
+  /** Stops every fire-time timer (shutdown, lost lease). */
+  close(): void {
+    for (const key of [...this.#fireTimers.keys()]) this.#cancelFire(key);
   }
 
   #assertLeading(): void {
