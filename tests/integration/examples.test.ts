@@ -17,6 +17,8 @@ import {
 import { REPO_ROOT } from "../support/environment.ts";
 import { createTestNamespace, kubeConfig } from "../support/kube.ts";
 import { freshDb, startCadentWorker, type CadentWorker } from "./worker-support.ts";
+import { startCeleryWorker, type CeleryWorker } from "../support/celery.ts";
+import { Redis } from "ioredis";
 
 const runsOf = (o: CadentObject): Record<string, number> =>
   (o.status?.["runs"] ?? {}) as Record<string, number>;
@@ -28,6 +30,8 @@ describe.runIf(inject("jobsRun"))("the examples, applied and running", () => {
   let cadent: Cadent;
   let controller: ControllerProcess | undefined;
   let worker: CadentWorker | undefined;
+  let celery: CeleryWorker | undefined;
+  let redisUrl = "";
 
   beforeAll(async () => {
     await installCrds(kc);
@@ -36,6 +40,7 @@ describe.runIf(inject("jobsRun"))("the examples, applied and running", () => {
     // A database of its own: the examples use the default queue "celery".
     const { url, redis } = await freshDb(8);
     redis.disconnect();
+    redisUrl = url;
     controller = await startControllerProcess({ namespace: ns.name, extraArgs: ["--redis-url", url] });
     worker = await startCadentWorker({ redisUrl: url, queues: ["celery"] });
     for (const file of readdirSync(join(REPO_ROOT, "examples")).filter((f) => f.endsWith(".yaml"))) {
@@ -46,6 +51,7 @@ describe.runIf(inject("jobsRun"))("the examples, applied and running", () => {
     }
   });
   afterAll(async () => {
+    await celery?.stop();
     await worker?.process.stop();
     await controller?.stop();
     await ns?.cleanup();
@@ -121,5 +127,37 @@ describe.runIf(inject("jobsRun"))("the examples, applied and running", () => {
       (o) => ready(o)?.status === "True",
     );
     expect(nightly.status?.["nextScheduleTime"]).toBeTruthy();
+  });
+
+  it("runs the seed's tasks on the example Python Celery app too", async () => {
+    celery = await startCeleryWorker({
+      venv: inject("venv"),
+      app: "app",
+      appDir: join(REPO_ROOT, "examples", "celery-app"),
+      brokerUrl: redisUrl,
+      queues: ["python"],
+      concurrency: 1,
+      logDir: `${inject("workDir")}/logs`,
+    });
+    const redis = new Redis(redisUrl);
+    try {
+      await redis.mset("example:1", "a", "example:2", "b", "keep:1", "c");
+      await cadent.create("tasks", {
+        apiVersion: "cadent.dev/v1alpha1",
+        kind: "Task",
+        metadata: { name: "py-cleanup" },
+        spec: { task: "app.tasks.del_redis_data", kwargs: { pattern: "example:*" }, queue: "python" },
+      });
+      const done = await cadent.waitFor(
+        "tasks",
+        "py-cleanup",
+        "Succeeded",
+        (o) => o.status?.phase === "Succeeded",
+      );
+      expect(done.status?.["result"]).toMatchObject({ pattern: "example:*", deleted: 2, matched: 2 });
+      expect(await redis.exists("example:1", "example:2", "keep:1")).toBe(1);
+    } finally {
+      redis.disconnect();
+    }
   });
 });

@@ -18,6 +18,8 @@ export interface CeleryWorkerOptions {
   concurrency?: number;
   pool?: "prefork" | "solo" | "threads";
   logDir: string;
+  /** Where the app module lives; default tests/python. */
+  appDir?: string;
   /** Extra environment, e.g. a short visibility timeout for redelivery tests. */
   env?: Record<string, string>;
   extraArgs?: readonly string[];
@@ -54,11 +56,12 @@ export async function startCeleryWorker(opts: CeleryWorkerOptions): Promise<Cele
     name: hostname.split("@")[0] ?? "celery",
     command: join(opts.venv, "bin", "celery"),
     args,
-    cwd: PYTHON_APPS_DIR,
+    cwd: opts.appDir ?? PYTHON_APPS_DIR,
     logDir: opts.logDir,
     env: {
       ...process.env,
-      PYTHONPATH: PYTHON_APPS_DIR,
+      PYTHONPATH: opts.appDir ?? PYTHON_APPS_DIR,
+      REDIS_URL: opts.brokerUrl,
       PYTHONUNBUFFERED: "1",
       CELERY_BROKER_URL: opts.brokerUrl,
       ...opts.env,
