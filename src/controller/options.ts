@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { parseListenAddress } from "../observability/http.ts";
 import { LOG_LEVELS, redactUrl } from "../observability/logger.ts";
 import type { LogLevel } from "../observability/logger.ts";
 import { OptionsError } from "../cli/options-error.ts";
+import { REDIS_FLAGS } from "../cli/redis-options.ts";
 
 /**
  * The configuration of `cadent controller`. Every setting is a flag with an environment
@@ -185,20 +185,7 @@ export const CONTROLLER_FLAGS: Readonly<Record<ControllerFlagName, FlagSpec>> = 
     defaultValue: "",
     defaultText: "all namespaces",
   },
-  redisUrl: {
-    flag: "--redis-url",
-    value: "<url>",
-    env: "REDIS_URL",
-    description: "Redis broker and result backend, redis://[:password@]host:port/db or rediss:// for TLS",
-    defaultValue: "redis://127.0.0.1:6379/0",
-    secret: true,
-  },
-  redisPasswordFile: {
-    flag: "--redis-password-file",
-    value: "<path>",
-    env: "REDIS_PASSWORD_FILE",
-    description: "read the Redis password from this file (e.g. a mounted Secret); overrides the URL's",
-  },
+  ...REDIS_FLAGS,
   defaultQueue: {
     flag: "--default-queue",
     value: "<name>",
@@ -431,34 +418,7 @@ function crossFieldProblems(o: ControllerOptions): string[] {
 }
 
 /**
- * The Redis password: the content of `--redis-password-file` when set (one trailing newline
- * dropped, as `kubectl create secret --from-file` and editors often leave one), else the URL's
- * own, else undefined.
- *
  * ioredis lets a password in the URL win over its `password` option, so connect with the URL
  * stripped of its password: `new Redis(redactUrl(options.redisUrl), { password })`.
  */
-export async function loadRedisPassword(
-  options: Pick<ControllerOptions, "redisUrl" | "redisPasswordFile">,
-  read: (path: string) => Promise<string> = (path) => readFile(path, "utf8"),
-): Promise<string | undefined> {
-  const file = options.redisPasswordFile;
-  if (file === undefined) {
-    const password = new URL(options.redisUrl).password;
-    return password === "" ? undefined : decodeURIComponent(password);
-  }
-  let content: string;
-  try {
-    content = await read(file);
-  } catch (err) {
-    throw new Error(
-      `cannot read the Redis password from ${file} (${flagAndEnv("redisPasswordFile")}): ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err },
-    );
-  }
-  const password = content.replace(/\r?\n$/, "");
-  if (password === "") {
-    throw new Error(`the Redis password file ${file} (${flagAndEnv("redisPasswordFile")}) is empty`);
-  }
-  return password;
-}
+export { loadRedisPassword } from "../cli/redis-options.ts";

@@ -105,6 +105,22 @@ export function runView(obj: TaskObject): RunView {
 /** Test-only fault points (docs/development.md): die like kill -9 inside a critical window. */
 const FAULT_INJECTION = process.env["CADENT_FAULT_INJECTION"];
 
+/** The schedule of a PeriodicTask; `H` is hashed from namespace/name (stable across re-applies). */
+function scheduleOf(pt: PeriodicTask, namespace: string, name: string, created: Date): CompiledSchedule {
+  return compileSchedule({
+    expression: pt.spec.schedule,
+    timeZone: pt.spec.timeZone,
+    hashKey: `${namespace}/${name}`,
+    createdAt: created,
+  });
+}
+
+/** Runs published at their fire time: Redis-executor runs due when made (no eta or countdown). */
+function firesEarly(pt: PeriodicTask): boolean {
+  const spec = pt.spec.taskTemplate.spec;
+  return !spec.jobTemplate && !spec.eta && !spec.countdown;
+}
+
 const iso = (t: Date): string => t.toISOString().replace(/\.\d{3}Z$/, "Z");
 
 export class PeriodicTaskReconciler {
@@ -141,12 +157,7 @@ export class PeriodicTaskReconciler {
     let schedule: CompiledSchedule | undefined;
     let invalid: Invalid | undefined;
     try {
-      schedule = compileSchedule({
-        expression: pt.spec.schedule,
-        timeZone: pt.spec.timeZone,
-        hashKey: `${namespace}/${name}`,
-        createdAt: created,
-      });
+      schedule = scheduleOf(pt, namespace, name, created);
     } catch (err) {
       if (!(err instanceof ScheduleError)) throw err;
       invalid = { reason: err.reason, message: err.message };
@@ -264,16 +275,10 @@ export class PeriodicTaskReconciler {
       const parsed = parsePeriodicTask(obj);
       if (!parsed.ok) return;
       const pt = parsed.value;
-      const spec = pt.spec.taskTemplate.spec;
-      if (spec.jobTemplate || spec.eta || spec.countdown) return;
+      if (!firesEarly(pt)) return;
       const { namespace = "", name } = splitKey(key);
       const created = new Date(obj.metadata?.creationTimestamp ?? 0);
-      const schedule = compileSchedule({
-        expression: pt.spec.schedule,
-        timeZone: pt.spec.timeZone,
-        hashKey: `${namespace}/${name}`,
-        createdAt: created,
-      });
+      const schedule = scheduleOf(pt, namespace, name, created);
       const uid = obj.metadata?.uid ?? "";
       const plan = planPeriodicTask({
         name,
@@ -304,8 +309,7 @@ export class PeriodicTaskReconciler {
 
   #scheduleFire(key: string, pt: PeriodicTask, at: Date): void {
     this.#cancelFire(key);
-    const spec = pt.spec.taskTemplate.spec;
-    if (!this.#o.early || spec.jobTemplate || spec.eta || spec.countdown) return;
+    if (!this.#o.early || !firesEarly(pt)) return;
     // A couple of ms late rather than early: an early timer would find nothing due yet.
     const timer = setTimeout(
       () => {
@@ -476,12 +480,12 @@ export class PeriodicTaskReconciler {
     namespace: string,
     run: PlannedRun,
   ): Promise<boolean> {
+    const early = this.#o.early;
+    if (!early || run.trigger === "manual" || !firesEarly(pt)) return false;
     const spec = pt.spec.taskTemplate.spec;
-    if (!this.#o.early || run.trigger === "manual" || spec.jobTemplate || spec.eta || spec.countdown)
-      return false;
     const now = this.#o.now();
     try {
-      await this.#o.early.publish(
+      await early.publish(
         {
           task: { apiVersion: API_VERSION, kind: TASK_KIND, metadata: { name: run.name }, spec },
           object: { metadata: { name: run.name, namespace, creationTimestamp: now } },

@@ -10,6 +10,7 @@ import type { LogLevel } from "../observability/logger.ts";
 import { DEFAULT_DEAD_LETTER_KEY } from "./dead-letter.ts";
 import { DEFAULT_CONCURRENCY, DEFAULT_PREFETCH_MULTIPLIER, DEFAULT_SHUTDOWN_GRACE_MS } from "./worker.ts";
 import { OptionsError } from "../cli/options-error.ts";
+import { REDIS_FLAGS } from "../cli/redis-options.ts";
 
 export interface WorkerCliOptions {
   /** Module paths whose exported task definitions are registered. */
@@ -94,20 +95,7 @@ export const WORKER_FLAGS: Readonly<Record<WorkerFlagName, WorkerFlagSpec>> = {
       "an unacknowledged message older than this is delivered again (kombu's visibility_timeout; use the same value on every worker of a Redis)",
     defaultValue: String(DEFAULT_VISIBILITY_TIMEOUT_SECONDS),
   },
-  redisUrl: {
-    flag: "--redis-url",
-    value: "<url>",
-    env: "REDIS_URL",
-    description: "Redis broker and result backend, redis://[:password@]host:port/db or rediss:// for TLS",
-    defaultValue: "redis://127.0.0.1:6379/0",
-    secret: true,
-  },
-  redisPasswordFile: {
-    flag: "--redis-password-file",
-    value: "<path>",
-    env: "REDIS_PASSWORD_FILE",
-    description: "read the Redis password from this file (e.g. a mounted Secret); overrides the URL's",
-  },
+  ...REDIS_FLAGS,
   hostname: {
     flag: "--hostname",
     value: "<name>",

@@ -1,5 +1,5 @@
 /** `cadent worker` as a process: load the tasks, connect, run until SIGTERM, shut down gracefully. */
-import { readFile } from "node:fs/promises";
+import { loadRedisPassword } from "../cli/redis-options.ts";
 import { createLogger, redactUrl } from "../observability/logger.ts";
 import type { AppLogger } from "../observability/logger.ts";
 import { WorkerSetupError, loadTaskModules } from "./load.ts";
@@ -106,21 +106,12 @@ export async function runWorker(
   }
 }
 
-/** The password from `--redis-password-file` (one trailing newline dropped), or undefined. */
+/** The password from `--redis-password-file`, or undefined (the URL's own then applies). */
 async function redisPassword(options: WorkerCliOptions): Promise<string | undefined> {
-  const file = options.redisPasswordFile;
-  if (file === undefined) return undefined;
-  let content: string;
+  if (options.redisPasswordFile === undefined) return undefined;
   try {
-    content = await readFile(file, "utf8");
+    return await loadRedisPassword(options);
   } catch (err) {
-    throw new WorkerSetupError(
-      `cannot read the Redis password from ${file} (--redis-password-file): ${err instanceof Error ? err.message : String(err)}`,
-      true,
-      { cause: err },
-    );
+    throw new WorkerSetupError(err instanceof Error ? err.message : String(err), true, { cause: err });
   }
-  const password = content.replace(/\r?\n$/, "");
-  if (password === "") throw new WorkerSetupError(`the Redis password file ${file} is empty`, true);
-  return password;
 }
