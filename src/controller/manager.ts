@@ -14,7 +14,7 @@ import { JobExecutor } from "../executors/job.ts";
 import { RedisExecutor } from "../executors/redis.ts";
 import { createKubeClients, loadKubeConfig } from "../kube/client.ts";
 import { ReadinessChecks, startHttpServer, type ObservabilityServer } from "../observability/http.ts";
-import { createLogger } from "../observability/logger.ts";
+import { createLogger, redactUrl } from "../observability/logger.ts";
 import { ControllerMetrics } from "../observability/metrics.ts";
 import { coreV1EventSink, EventRecorder } from "../runtime/events.ts";
 import { decodeBuiltInKind } from "../runtime/informer.ts";
@@ -209,6 +209,12 @@ export async function startController(options: ControllerOptions): Promise<Runni
     logger.info({ identity: options.identity }, "leading; waiting for caches to sync");
     for (const [, informer] of informers) {
       if (!(await informer.waitForSync(signal))) return;
+    }
+    if (!(await redis.waitUntilReady(5_000))) {
+      logger.warn(
+        { redis: redactUrl(options.redisUrl) },
+        "Redis is not reachable yet; Redis Tasks wait Pending",
+      );
     }
     logger.info({}, "caches synced; reconciling");
     for (const key of periodicTasks.keys()) ptQueue.add(key);

@@ -33,6 +33,7 @@ import {
   type JsonValue,
   type ResultMeta,
 } from "../celery/index.ts";
+import { redactUrl } from "../observability/logger.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { Executor, Observation, TaskContext, TaskError } from "./executor.ts";
 import { hashFraction } from "../schedule/hash.ts";
@@ -128,8 +129,10 @@ export class RedisExecutor implements Executor {
       maxRetriesPerRequest: 1,
       retryStrategy: (times: number) => Math.min(200 * 2 ** Math.min(times, 6), 5_000),
     };
-    this.#redis = new Redis(options.url, { ...common, connectionName: "cadent-controller" });
-    this.#sub = new Redis(options.url, {
+    // ioredis lets a password in the URL win over `password`: a password file must override it.
+    const url = options.password === undefined ? options.url : redactUrl(options.url);
+    this.#redis = new Redis(url, { ...common, connectionName: "cadent-controller" });
+    this.#sub = new Redis(url, {
       ...common,
       connectionName: "cadent-controller-results",
       enableOfflineQueue: true,
@@ -416,6 +419,25 @@ export class RedisExecutor implements Executor {
     } catch (err) {
       if (!isBrokerError(err)) throw err;
     }
+  }
+
+  /**
+   * Resolves once the command connection is up, or after `timeoutMs` (Redis may be down: work
+   * starts anyway, and Tasks wait Pending). Lets the first reconciles publish instead of failing
+   * on a connection that is still being opened.
+   */
+  async waitUntilReady(timeoutMs: number): Promise<boolean> {
+    if (this.#redis.status === "ready") return true;
+    return new Promise((resolve) => {
+      const done = (ready: boolean): void => {
+        clearTimeout(timer);
+        this.#redis.off("ready", onReady);
+        resolve(ready);
+      };
+      const onReady = (): void => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#redis.on("ready", onReady);
+    });
   }
 
   async close(): Promise<void> {
