@@ -24,6 +24,19 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // Faults injected into private servers per file (tests/chaos/support/world.ts); short by
+          // default, CADENT_CHAOS=full for the long version (hack/chaos.sh).
+          name: "chaos",
+          include: ["tests/chaos/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["tests/chaos/support/global-setup.ts"],
+          testTimeout: 900_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

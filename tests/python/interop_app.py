@@ -83,6 +83,15 @@ def noop():
     return None
 
 
+@app.task(name="app.tasks.sleep1ms")
+def sleep1ms():
+    """Sleeps 1 ms: the worker benchmark's second workload, tasks that wait rather than compute."""
+    import time
+
+    time.sleep(0.001)
+    return None
+
+
 @app.task(name="app.tasks.nap", bind=True, acks_late=True)
 def nap(self, seconds=0, record=None):
     """Sleeps and returns the worker's name; with `record`, pushes start:/done:<hostname> onto that list.
@@ -100,4 +109,20 @@ def nap(self, seconds=0, record=None):
     time.sleep(float(seconds))
     if client is not None:
         client.rpush(record, "done:%s" % self.request.hostname)
+    return {"hostname": self.request.hostname, "id": self.request.id}
+
+
+@app.task(name="app.tasks.tally", bind=True, acks_late=True)
+def tally(self, seconds=0, record=None):
+    """The chaos suite's task: pushes its task id onto `record` (every execution counts), then sleeps.
+
+    cadent's test tasks define the same task; acks_late, so a killed worker's message is restored.
+    """
+    import time
+
+    import redis
+
+    if record:
+        redis.Redis.from_url(broker).rpush(record, self.request.id)
+    time.sleep(float(seconds))
     return {"hostname": self.request.hostname, "id": self.request.id}

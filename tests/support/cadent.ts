@@ -169,6 +169,8 @@ export async function startControllerProcess(opts: {
   kubeconfigPath?: string;
   /** Where the Lease lives; default: `namespace`. */
   leaderElectionNamespace?: string;
+  /** The broker; default: the run's shared Redis. */
+  redisUrl?: string;
   identity?: string;
   extraArgs?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -198,7 +200,7 @@ export async function startControllerProcess(opts: {
       "--log-level",
       "debug",
       "--redis-url",
-      inject("redisUrl"),
+      opts.redisUrl ?? inject("redisUrl"),
       ...(opts.extraArgs ?? []),
     ],
     logDir: join(inject("workDir"), "logs"),

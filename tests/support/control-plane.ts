@@ -22,6 +22,8 @@ export interface ControlPlaneOptions {
   workDir: string;
   /** Start kube-controller-manager, kube-scheduler and kwok too (default true). */
   withNodes?: boolean;
+  /** Appended to kube-apiserver's flags (a later flag wins), e.g. `--max-mutating-requests-inflight=1`. */
+  apiServerArgs?: readonly string[];
 }
 
 export interface ControlPlane extends ApiTarget {
@@ -31,6 +33,12 @@ export interface ControlPlane extends ApiTarget {
   processes: Record<string, TrackedProcess>;
   /** Stops the kube-apiserver and starts it again on the same port and data (chaos tests). */
   restartApiServer(): Promise<void>;
+  /**
+   * Stops kube-apiserver and etcd, keeps both down for `downMs`, then starts etcd and the API
+   * server again on the same ports and data: every watch breaks and, with etcd compacted meanwhile
+   * or not, clients must relist (chaos tests).
+   */
+  restartEtcdAndApiServer(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -87,22 +95,26 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // --- etcd -------------------------------------------------------------------------------
     const [etcdClient, etcdPeer] = [await freePort(), await freePort()];
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-    processes.etcd = spawnTracked({
-      name: "etcd",
-      command: bin("etcd"),
-      args: [
-        `--data-dir=${join(workDir, "etcd")}`,
-        `--listen-client-urls=${etcdUrl}`,
-        `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-        `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
-        "--unsafe-no-fsync",
-        "--log-level=warn",
-      ],
-      logDir,
-    });
-    await waitFor("etcd health", async () => (await fetch(`${etcdUrl}/health`)).ok, { timeoutMs: 30_000 });
+    const startEtcd = (): TrackedProcess =>
+      spawnTracked({
+        name: "etcd",
+        command: bin("etcd"),
+        args: [
+          `--data-dir=${join(workDir, "etcd")}`,
+          `--listen-client-urls=${etcdUrl}`,
+          `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+          `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+          `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
+          "--unsafe-no-fsync",
+          "--log-level=warn",
+        ],
+        logDir,
+      });
+    const waitEtcd = (): Promise<void> =>
+      waitFor("etcd health", async () => (await fetch(`${etcdUrl}/health`)).ok, { timeoutMs: 30_000 });
+    processes.etcd = startEtcd();
+    await waitEtcd();
 
     // --- kube-apiserver ---------------------------------------------------------------------
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -131,6 +143,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       "--enable-priority-and-fairness=false",
       "--storage-media-type=application/json",
       "--v=1",
+      ...(opts.apiServerArgs ?? []),
     ];
     const startApiServer = (): TrackedProcess =>
       spawnTracked({ name: "kube-apiserver", command: bin("kube-apiserver"), args: apiArgs, logDir });
@@ -222,6 +235,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       processes,
       async restartApiServer() {
         await processes["kube-apiserver"]?.stop();
+        processes["kube-apiserver"] = startApiServer();
+        await waitReady();
+      },
+      async restartEtcdAndApiServer(downMs = 0) {
+        await processes["kube-apiserver"]?.stop();
+        await processes.etcd?.stop();
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        processes.etcd = startEtcd();
+        await waitEtcd();
         processes["kube-apiserver"] = startApiServer();
         await waitReady();
       },

@@ -3,7 +3,7 @@
  * (control plane + kwok, Redis) and stops them, by PID, when the run ends — also when tests fail
  * or the run is interrupted (see processes.ts).
  */
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -14,20 +14,30 @@ import { startRedis, type RedisServer } from "./redis.ts";
 
 const RUNS_DIR = join(tmpdir(), "cadent-test-runs");
 const KEEP_RUNS = 3;
+/** A run directory this young may belong to a run still going on (several can run at once). */
+const IN_USE_MS = 3 * 60 * 60 * 1000;
 
 /** Keeps the logs of the last few runs for post-mortems, and nothing older. */
 function pruneOldRuns(): void {
   mkdirSync(RUNS_DIR, { recursive: true });
   const runs = readdirSync(RUNS_DIR).sort();
   for (const old of runs.slice(0, Math.max(0, runs.length - KEEP_RUNS))) {
-    rmSync(join(RUNS_DIR, old), { recursive: true, force: true });
+    const path = join(RUNS_DIR, old);
+    if (Date.now() - statSync(path).mtimeMs < IN_USE_MS) continue;
+    rmSync(path, { recursive: true, force: true });
   }
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+/** A fresh scratch directory for this run (logs stay there for post-mortems), pruning old ones. */
+export function createRunDir(label = ""): string {
   pruneOldRuns();
-  const workDir = join(RUNS_DIR, `${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`);
+  const workDir = join(RUNS_DIR, `${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}${label}`);
   mkdirSync(workDir, { recursive: true });
+  return workDir;
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const workDir = createRunDir();
   const { kubeBin, venv } = toolPaths();
 
   let controlPlane: ControlPlane | undefined;
