@@ -245,7 +245,14 @@ export class JobExecutor implements Executor {
       };
     }
     // status.ready counts the Job's Pods that are Ready: the attempt is running, not just queued.
-    return (status.ready ?? 0) > 0
+    // Between a Pod's end and the Job's Complete/Failed condition the Pod is no longer ready but
+    // the Job already counts it (or says SuccessCriteriaMet/FailureTarget): still Running, so the
+    // Task does not step back to Queued for a moment (and write its status twice more).
+    const finishing =
+      (status.succeeded ?? 0) > 0 ||
+      condition(job, "SuccessCriteriaMet") !== undefined ||
+      condition(job, "FailureTarget") !== undefined;
+    return (status.ready ?? 0) > 0 || finishing
       ? { ...base, phase: "Running", reason: "Running", message: `Job ${ctx.name} is running` }
       : { ...base, phase: "Queued", reason: "JobCreated", message: `Job ${ctx.name} is waiting for its Pod` };
   }
