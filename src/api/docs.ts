@@ -9,6 +9,7 @@ import {
   VERSION,
 } from "./constants.ts";
 import { periodicTaskCrd, taskCrd, type CustomResourceDefinition } from "./crds.ts";
+import { RFC3339_PATTERN } from "./fields.ts";
 import type { StructuralSchema } from "./openapi.ts";
 
 /**
@@ -122,8 +123,11 @@ function collectRules(s: StructuralSchema, path: string, rules: RuleRow[]): void
   }
 }
 
+// Time fields carry the RFC 3339 pattern instead of `format: date-time` (see fields.ts).
+const isTime = (s: StructuralSchema): boolean => s.pattern === RFC3339_PATTERN.source;
+
 function typeOf(s: StructuralSchema): string {
-  if (s["x-kubernetes-int-or-string"]) return `integer or string${s.format ? ` (${s.format})` : ""}`;
+  if (s["x-kubernetes-int-or-string"]) return `integer or string${isTime(s) ? " (RFC 3339 time)" : ""}`;
   if (s.type === undefined) return "any JSON value";
   if (s.type === "array") return s.items === undefined ? "array" : `array of ${typeOf(s.items)}`;
   if (s.type === "object") {
@@ -131,6 +135,7 @@ function typeOf(s: StructuralSchema): string {
     if (s.properties === undefined && s["x-kubernetes-preserve-unknown-fields"]) return "JSON object";
     return "object";
   }
+  if (isTime(s)) return `${s.type} (RFC 3339 time)`;
   return s.format === undefined ? s.type : `${s.type} (${s.format})`;
 }
 
@@ -142,8 +147,8 @@ function constraintsOf(s: StructuralSchema, required: boolean): string {
   if (s.maximum !== undefined) c.push(`max ${s.maximum}`);
   if (s.minLength !== undefined) c.push(`min length ${s.minLength}`);
   if (s.maxLength !== undefined) c.push(`max length ${s.maxLength}`);
-  // The date-time pattern only restates the format; spelling it out would bury the table.
-  if (s.pattern !== undefined && s.format !== "date-time") c.push(`pattern ${code(s.pattern)}`);
+  // The time pattern is stated once, under Decisions; spelled out in every row it would bury the table.
+  if (s.pattern !== undefined && !isTime(s)) c.push(`pattern ${code(s.pattern)}`);
   if (s.maxItems !== undefined) c.push(`max ${s.maxItems} items`);
   if (s.maxProperties !== undefined) c.push(`max ${s.maxProperties} entries`);
   const values = s.additionalProperties;
@@ -177,8 +182,8 @@ function labelsSection(): string[] {
 export const DECISIONS: readonly string[] = [
   '**Executors.** `task` without `jobTemplate` selects the Redis executor; `jobTemplate` selects the Job executor, and `task` beside it is allowed (an optional name passed to the containers). So "both executors at once" means Redis-only options beside `jobTemplate`: `queue`, `priority` and `headers` are refused there. A spec with neither `task` nor `jobTemplate` is refused, reported at `spec.task`.',
   "**`jobTemplate`** is a batch/v1 JobTemplateSpec kept as an ordinary object, not an embedded resource (it has no apiVersion or kind). Its `metadata` keeps only `labels` and `annotations` (the controller names the Job and sets its owner); its `spec` is kept as written, must contain `template` and `template.spec`, and is fully validated when the Job is created (a PeriodicTask's template with a server-side dry run first).",
-  "**`expires`** is an integer (seconds after creation, at least 1) or an RFC 3339 time, declared `x-kubernetes-int-or-string`: the API server applies the integer bounds to integers and the date-time format to strings.",
-  '**Times** are RFC 3339 with a zone offset (`Z` or `+08:00`; fractional seconds and a lowercase `t`/`z` are allowed, as RFC 3339 allows). The CRD declares `format: date-time`, which the API server checks with the same grammar zod does, so both accept the same strings and a refusal reads "must be of type date-time".',
+  "**`expires`** is an integer (seconds after creation, at least 1) or an RFC 3339 time, declared `x-kubernetes-int-or-string`: the API server applies the integer bounds to integers and the time pattern to strings.",
+  `**Times** are RFC 3339 with a zone offset (\`Z\` or \`+08:00\`; fractional seconds and a lowercase \`t\`/\`z\` are allowed, as RFC 3339 allows), checked by the same pattern in zod and in the CRD: ${code(RFC3339_PATTERN.source)}. The CRD declares no \`format: date-time\`: with a format, the API server's type check lets a JSON list through where a time belongs, and CEL reads the field as a timestamp, which refuses a lowercase \`t\` or \`z\`. A rule that orders two times (\`endTime\` after \`startTime\`) compares instants to the nanosecond with \`timestamp(... .upperAscii())\`; CEL timestamps span 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, so there both times must lie in that range.`,
   "**A PeriodicTask's `taskTemplate.spec`** is a Task spec, but a fixed `eta` and an `expires` time are refused there: copied into every run they would be the same instant for all of them. Use `countdown` and `expires` in seconds, which count from each run's creation.",
   "**Immutability.** A Task's spec cannot change after creation (`self == oldSelf`), since what ran must be what was asked for; metadata and status can. A PeriodicTask's spec can be edited and applies to later runs.",
   "**Names.** The limits on `metadata.name` (Task 63, PeriodicTask 52) are root-level CEL rules reported at `metadata.name`.",

@@ -3,22 +3,33 @@ import { z } from "zod";
 /** Largest value of a Kubernetes int32 field; the upper bound of every duration in seconds. */
 export const INT32_MAX = 2_147_483_647;
 
-const rfc3339 = z.iso.datetime({ offset: true });
+/**
+ * RFC 3339 with a zone offset, read as zod's `z.iso.datetime({ offset: true })` reads it (real
+ * calendar dates, seconds required, hours and offsets in range), with the lowercase `t` and `z`
+ * RFC 3339 also allows. docs.ts recognises a time field by this pattern.
+ */
+export const RFC3339_PATTERN =
+  /^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8])))[Tt](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 
 /**
- * An RFC 3339 time with a zone offset (`Z` or `+08:00`), as Kubernetes writes times. RFC 3339 also
- * allows a lowercase `t` and `z`, and so does the API server's `date-time` format; zod's check does
- * not, hence the upper-casing. The CRD carries `format: date-time` rather than zod's long pattern,
- * so the API server's refusal reads "must be of type date-time".
+ * An RFC 3339 time with a zone offset (`Z` or `+08:00`), as Kubernetes writes times.
+ *
+ * The CRD gives it the pattern and no `format: date-time`, for two reasons found by
+ * tests/integration/fuzz-crd-schema.test.ts:
+ * - kube-openapi's type check passes any JSON list for a `type: string` field that has a format
+ *   (pkg/validation/validate/type.go skips non-numeric types with a format when the value is a
+ *   string or a slice), and neither the format nor the pattern applies to a list: `eta: []` was
+ *   stored, and the controller could not read the Task. Without a format the type is checked.
+ * - with `format: date-time`, CEL reads the field as a timestamp, whose parser refuses the
+ *   lowercase `t` and `z`; without it, CEL reads a string, and a rule that needs the instant
+ *   converts it with celInstant().
+ * The pattern alone is also stricter than the API server's date-time check, which takes any
+ * character before the fraction, offsets such as +99:99 and text after a second "t".
  */
 export function dateTimeString() {
-  return z
-    .string()
-    .max(64)
-    .refine((s) => rfc3339.safeParse(s.toUpperCase()).success, {
-      message: "must be an RFC 3339 date-time with a zone offset, for example 2026-12-01T06:00:00Z",
-    })
-    .meta({ format: "date-time" });
+  return z.string().max(64).regex(RFC3339_PATTERN, {
+    message: "must be an RFC 3339 date-time with a zone offset, for example 2026-12-01T06:00:00Z",
+  });
 }
 
 export function dateTime(description: string) {
@@ -28,6 +39,40 @@ export function dateTime(description: string) {
 /** Milliseconds since the epoch of a string accepted by dateTimeString(). */
 export function instant(s: string): number {
   return Date.parse(s.toUpperCase());
+}
+
+/** CEL's timestamp range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z (cel-go). */
+const CEL_TIMESTAMP_MIN_MS = Date.parse("0001-01-01T00:00:00Z");
+const CEL_TIMESTAMP_END_MS = Date.parse("+010000-01-01T00:00:00Z");
+
+/**
+ * The CEL expression for the instant of `expr`, a string accepted by dateTimeString(). CEL's
+ * timestamp() reads RFC 3339 with an uppercase `T` and `Z` only; upperAscii() comes from the strings
+ * extension library Kubernetes' CEL includes. timestamp() fails to evaluate (the object is refused)
+ * for an instant outside CEL's range: see isCelTimestamp().
+ */
+export function celInstant(expr: string): string {
+  return `timestamp(${expr}.upperAscii())`;
+}
+
+/**
+ * Whether celInstant() can evaluate on `s`: a year-0000 time, or one that an offset moves before
+ * 0001-01-01T00:00:00Z or past 9999-12-31T23:59:59.999999999Z, is a "timestamp overflow" to CEL.
+ * Milliseconds decide it exactly: both ends of the range are whole milliseconds.
+ */
+export function isCelTimestamp(s: string): boolean {
+  const t = instant(s);
+  return t >= CEL_TIMESTAMP_MIN_MS && t < CEL_TIMESTAMP_END_MS;
+}
+
+/**
+ * Orders two strings accepted by dateTimeString() as celInstant() does: to the nanosecond (digits
+ * past the ninth are dropped, as Go's time.Parse drops them), where a Date stops at the millisecond.
+ */
+export function compareDateTimes(a: string, b: string): number {
+  const nanosWithinMillisecond = (s: string): number =>
+    Number((/\.(\d+)/.exec(s)?.[1] ?? "").slice(3, 9).padEnd(6, "0"));
+  return instant(a) - instant(b) || nanosWithinMillisecond(a) - nanosWithinMillisecond(b);
 }
 
 /** An integer in [min, max]. */

@@ -11,10 +11,12 @@ import {
 } from "./constants.ts";
 import {
   INT32_MAX,
+  celInstant,
+  compareDateTimes,
   conditions,
   dateTime,
-  instant,
   int,
+  isCelTimestamp,
   objectMetaSchema,
   templateMetadata,
 } from "./fields.ts";
@@ -109,13 +111,15 @@ const periodicTaskSpecFields = z.object({
 
 export const periodicTaskSpecSchema = withRules(periodicTaskSpecFields, [
   {
-    rule: "!has(self.startTime) || !has(self.endTime) || self.startTime < self.endTime",
+    // As instants: the text orders neither offsets nor a lowercase t or z. The API server refuses a
+    // time outside CEL's timestamp range here (it cannot evaluate the rule), so zod does too.
+    rule: `!has(self.startTime) || !has(self.endTime) || ${celInstant("self.startTime")} < ${celInstant("self.endTime")}`,
     message: "endTime must be after startTime",
     fieldPath: ".endTime",
-    holds: (self) =>
-      self.startTime === undefined ||
-      self.endTime === undefined ||
-      instant(self.startTime) < instant(self.endTime),
+    holds: ({ startTime, endTime }) =>
+      startTime === undefined ||
+      endTime === undefined ||
+      (isCelTimestamp(startTime) && isCelTimestamp(endTime) && compareDateTimes(startTime, endTime) < 0),
   },
 ]).describe("A schedule and the Task to make at each of its times.");
 export type PeriodicTaskSpec = z.output<typeof periodicTaskSpecSchema>;

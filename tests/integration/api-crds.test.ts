@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { parsePeriodicTask, parseTask } from "../../src/api/parse.ts";
 import {
   INVALID_MANIFESTS,
+  INVALID_STATUSES,
   VALID_EDGE_CASES,
   exampleManifests,
   task,
@@ -200,6 +201,33 @@ describe("the cadent CRDs on a real API server", () => {
     });
   });
 
+  describe("invalid statuses", () => {
+    beforeAll(async () => {
+      // A status is written on an object that exists: one of each kind, shared by the cases.
+      const owners = new Map(INVALID_STATUSES.map(({ manifest: m }) => [`${m.kind}/${m.metadata.name}`, m]));
+      for (const owner of owners.values()) expectStatus(await create(owner), 201);
+    });
+    const writeStatus = (m: Manifest, status: Record<string, unknown>) =>
+      call(kc, "PATCH", `${collection(m)}/${m.metadata.name}/status?dryRun=All`, {
+        body: { status },
+        contentType: MERGE_PATCH,
+      });
+
+    it.each(INVALID_STATUSES)("refuses $name with 422, naming $path", async ({ manifest, status, path }) => {
+      const reply = await writeStatus(manifest, status);
+      expect(reply.status, messageOf(reply)).toBe(422);
+      expect(messageOf(reply)).toContain(path);
+    });
+
+    it("accepts status times with a lowercase t and z, as zod does", async () => {
+      const manifest = INVALID_STATUSES.find((c) => c.manifest.kind === "Task")?.manifest;
+      if (manifest === undefined) throw new Error("no Task among the status cases");
+      const status = { startTime: "2026-12-01t06:00:00z", completionTime: "2026-12-01t06:00:05.5z" };
+      expectStatus(await writeStatus(manifest, status), 200);
+      expect(parseTask({ ...manifest, status })).toMatchObject({ ok: true });
+    });
+  });
+
   describe("a Task's spec is immutable", () => {
     const original = task({ task: "app.tasks.add", args: [1, 2] }, "immutable");
     let stored: unknown;
@@ -251,6 +279,18 @@ describe("the cadent CRDs on a real API server", () => {
         200,
       );
     });
+  });
+
+  // With `format: date-time` on eta, CEL read it as a timestamp, failed on the lowercase t, and so
+  // refused every write to such a Task, its status included: the controller could not report on it.
+  it("lets a Task with a lowercase eta take label and status writes", async () => {
+    const lower = task({ task: "app.tasks.add", eta: "2026-12-01t06:00:00z" }, "lowercase-eta");
+    expectStatus(await create(lower), 201);
+    const url = `${collection(lower)}/${lower.metadata.name}`;
+    const patch = (path: string, body: unknown) =>
+      call(kc, "PATCH", path, { body, contentType: MERGE_PATCH });
+    expectStatus(await patch(url, { metadata: { labels: { team: "a" } } }), 200);
+    expectStatus(await patch(`${url}/status`, { status: { phase: "Scheduled" } }), 200);
   });
 
   it("lets a PeriodicTask's spec be edited", async () => {

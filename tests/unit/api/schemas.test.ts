@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parsePeriodicTask, parseTask, parseTaskSpec, type Parsed } from "../../../src/api/parse.ts";
 import {
   INVALID_MANIFESTS,
+  INVALID_STATUSES,
   VALID_EDGE_CASES,
   exampleManifests,
   periodicTask,
@@ -161,6 +162,12 @@ describe("status", () => {
   ];
   it.each(refused)("refuses a Task status with $name", ({ status, path }) => {
     const result = parseTask({ ...task({ task: "t" }), status });
+    expect(result).toMatchObject({ ok: false });
+    if (!result.ok) expect(result.issues.map((i) => i.path)).toContain(path);
+  });
+
+  it.each(INVALID_STATUSES)("refuses $name, naming $path", ({ manifest, status, path }) => {
+    const result = parse({ ...manifest, status });
     expect(result).toMatchObject({ ok: false });
     if (!result.ok) expect(result.issues.map((i) => i.path)).toContain(path);
   });
