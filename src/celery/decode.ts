@@ -187,6 +187,7 @@ function decode(raw: string | Uint8Array, known: Known): TaskMessage {
     known.routingKey = typeof deliveryInfo["routing_key"] === "string" ? deliveryInfo["routing_key"] : null;
   }
   known.deliveryTag = deliveryTagOf(properties?.["delivery_tag"]);
+  refuseDeepNesting(text, "invalid-envelope", "message");
 
   if (headers === null) {
     throw new Refusal("invalid-envelope", `headers must be an object, got ${describe(headersValue)}`);
@@ -281,7 +282,36 @@ function decodeBody(body: JsonValue | undefined, bodyEncoding: JsonValue | undef
   }
   const parsed = parseJson(text);
   if (!parsed.ok) throw new Refusal("invalid-body", `body is not JSON: ${parsed.reason}`);
+  refuseDeepNesting(text, "invalid-body", "body");
   return parsed.value;
+}
+
+/**
+ * How deeply a message may nest arrays and objects. Python's json stops at its recursion limit
+ * (1000), so a Celery worker cannot read a deeper message; and cadent's writers (results, retries,
+ * kombu's restore) recurse too, so a deeper message, once accepted, could never be restored.
+ */
+export const MAX_MESSAGE_NESTING = 1000;
+
+function refuseDeepNesting(text: string, kind: MessageDecodeErrorKind, what: "message" | "body"): void {
+  // A scan of the text rather than of the parsed value: no recursion, and brackets in strings skipped.
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_MESSAGE_NESTING) {
+        throw new Refusal(
+          kind,
+          `${what} nests arrays and objects more than ${MAX_MESSAGE_NESTING} levels deep: Python's json cannot read it, and a worker could not restore it`,
+        );
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
 }
 
 type Decoded = Omit<

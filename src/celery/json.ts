@@ -108,12 +108,17 @@ const SHORT_ESCAPES: Readonly<Record<string, string>> = {
   "\t": "\\t",
 };
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /**
  * A JSON string literal with `ensure_ascii`: everything outside printable ASCII (" " to "~") is a
  * `\uXXXX` escape with lowercase hex, characters beyond the BMP as two surrogate escapes. DEL (0x7f) is
  * escaped too, as Python does.
  */
 export function pythonJsonString(text: string): string {
+  // Printable ASCII only (the common case: task names, ids, most arguments): JSON.stringify writes
+  // exactly Python's bytes — `"` and `\` escaped, nothing else — in native code.
+  if (PRINTABLE_ASCII.test(text)) return JSON.stringify(text);
   let out = '"';
   for (let i = 0; i < text.length; i++) {
     const ch = text.charAt(i);

@@ -137,7 +137,7 @@ class EverySchedule implements CompiledSchedule {
   }
 
   prev(notAfter: Date): Date | null {
-    const k = this.#index(instant(notAfter, "notAfter"));
+    const k = this.#index(Math.min(instant(notAfter, "notAfter"), LATEST_INSTANT_MS));
     return k < 1 ? null : new Date(this.#anchor + k * this.#interval);
   }
 

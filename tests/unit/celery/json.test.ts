@@ -21,6 +21,12 @@ describe("json.dumps as Python writes it", () => {
       text: '"\\u007f\\u0000\\u001f \\u00e9\\ud83d\\ude00\\u2028\\"\\\\/"',
     },
     { name: "short escapes", value: "\b\f\n\r\t", text: '"\\b\\f\\n\\r\\t"' },
+    {
+      name: "printable ASCII with quotes and backslashes (the fast path)",
+      value: ' a"b\\c/~{}',
+      text: '" a\\"b\\\\c/~{}"',
+    },
+    { name: "printable ASCII but for one DEL (the slow path)", value: "ab\x7f", text: '"ab\\u007f"' },
   ];
 
   it.each(table)("writes $name", ({ value, text }) => {
