@@ -19,7 +19,7 @@ import type {
   TaskMessage,
 } from "../celery/index.ts";
 import type { ResultWrite } from "./broker.ts";
-import type { CommitRequest } from "./committer.ts";
+import type { CommitRequest, StartedWrite } from "./committer.ts";
 import { encodeDeadLetter } from "./dead-letter.ts";
 import { contentDisallowed, decodeError, encodeError, invalidTaskError, recordError } from "./errors.ts";
 import type { RecordedError } from "./errors.ts";
@@ -51,7 +51,20 @@ function maybeResult(message: TaskMessage, writer: Writer, fields: ResultFields)
 
 /** STARTED, as Celery writes it with `task_track_started` (r10). */
 export function startedResult(message: TaskMessage, writer: Writer): ResultWrite | null {
-  return maybeResult(message, writer, { status: "STARTED", pid: writer.pid, hostname: writer.hostname });
+  return maybeResult(message, writer, startedFields(writer));
+}
+
+/**
+ * The same STARTED, encoded only if the committer writes it: most STARTED states of short tasks
+ * are dropped unwritten (committer.ts).
+ */
+export function lazyStartedResult(message: TaskMessage, writer: Writer): StartedWrite | null {
+  if (message.ignoreResult) return null;
+  return { taskId: message.id, value: () => resultWrite(message, writer, startedFields(writer)).value };
+}
+
+function startedFields(writer: Writer): ResultFields {
+  return { status: "STARTED", pid: writer.pid, hostname: writer.hostname };
 }
 
 /**
@@ -67,20 +80,44 @@ export function succeeded(message: TaskMessage, writer: Writer, value: unknown):
     });
   }
   return {
-    result: maybeResult(message, writer, { status: "SUCCESS", result: converted.value }),
+    result: writableResult(message, writer, { status: "SUCCESS", result: converted.value }, "return value"),
     ack: message.deliveryTag,
   };
 }
 
 export function failed(message: TaskMessage, writer: Writer, error: RecordedError): CommitRequest {
   return {
-    result: maybeResult(message, writer, {
-      status: "FAILURE",
-      exception: error.exception,
-      traceback: error.traceback,
-    }),
+    result: writableResult(
+      message,
+      writer,
+      { status: "FAILURE", exception: error.exception, traceback: error.traceback },
+      "exception",
+    ),
     ack: message.deliveryTag,
   };
+}
+
+/**
+ * The result, or FAILURE EncodeError when the value cannot be written: the encoder recurses, so
+ * a value nested a few thousand deep (which JSON.stringify may still take) overflows the stack.
+ * Throwing here instead would leave the message neither acknowledged nor answered.
+ */
+function writableResult(
+  message: TaskMessage,
+  writer: Writer,
+  fields: ResultFields,
+  what: string,
+): ResultWrite | null {
+  try {
+    return maybeResult(message, writer, fields);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return maybeResult(message, writer, {
+      status: "FAILURE",
+      exception: encodeError(`the task's ${what} cannot be stored as JSON: ${reason}`),
+      traceback: null,
+    });
+  }
 }
 
 /** REVOKED with TaskRevokedError("expired") (r09): `expires` passed before the task could start. */

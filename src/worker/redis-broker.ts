@@ -15,9 +15,12 @@
  *   `WATCH unacked; HGET; MULTI; ZREM; HDEL; RPUSH <queue> <message, redelivered>; EXEC`.
  *
  * Three connections: a blocking one for pops, one for commands, and one for WATCH transactions
- * (a WATCH on the shared command connection would make unrelated commits conditional).
+ * (a WATCH on the shared command connection would make unrelated commits conditional). Each is
+ * dropped and reopened when it stays silent for SILENT_CONNECTION_MS with a command outstanding
+ * (a half-open connection), and ioredis sends the outstanding commands again on the new one.
  */
 import { randomBytes } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import { Redis } from "ioredis";
 import type { RedisOptions } from "ioredis";
 import {
@@ -70,6 +73,31 @@ return written
 /** How often a WATCH transaction is retried when other workers keep changing `unacked`. */
 const MAX_WATCH_ATTEMPTS = 100;
 
+/**
+ * How long a connection may stay silent with a command outstanding before it is dropped and
+ * reopened (ioredis `socketTimeout`). Without it a blocking pop on a half-open connection waits
+ * forever and the worker stops taking messages. A healthy Redis answers a pop within its timeout
+ * (at most MAX_POP_TIMEOUT_SECONDS) and every other command of the worker at once, so a healthy
+ * connection is never taken for a silent one.
+ */
+export const SILENT_CONNECTION_MS = 10_000;
+
+/** The longest a pop may block; its reply must arrive long before SILENT_CONNECTION_MS. */
+export const MAX_POP_TIMEOUT_SECONDS = 5;
+
+/**
+ * Refuses a pop timeout that the silence check would misread: a pop still blocking when
+ * SILENT_CONNECTION_MS runs out has its connection dropped, and a message Redis hands to it at
+ * that moment is lost. 0 (block forever) is refused for the same reason.
+ */
+export function checkPopTimeout(timeoutSeconds: number): void {
+  if (!(timeoutSeconds > 0 && timeoutSeconds <= MAX_POP_TIMEOUT_SECONDS)) {
+    throw new RangeError(
+      `pop timeout must be more than 0 and at most ${MAX_POP_TIMEOUT_SECONDS} s (a connection silent for ${SILENT_CONNECTION_MS / 1000} s is replaced), got ${timeoutSeconds}`,
+    );
+  }
+}
+
 export interface RedisBrokerOptions {
   /** redis:// or rediss:// URL; the password may be in it. */
   readonly url: string;
@@ -99,6 +127,8 @@ export class RedisBroker implements Broker {
   readonly #transactions: Redis;
   readonly #options: RedisBrokerOptions;
   #multiPop = false;
+  /** Set by close(): ready() stops waiting. */
+  #closed = false;
   /** WATCH transactions on #transactions must not interleave: restores run one at a time. */
   #restoring: Promise<unknown> = Promise.resolve();
 
@@ -109,6 +139,10 @@ export class RedisBroker implements Broker {
       // Commands wait through a Redis outage instead of failing: the worker's loops resume when
       // the connection is back, and close() bounds how long a shutdown waits.
       maxRetriesPerRequest: null,
+      // Commands outstanding on a dropped connection are sent again on the new one: a pop is
+      // simply a new pop; a commit or a WATCH transaction is resent as after any reconnect (see
+      // "Redis outages" in docs/worker.md).
+      socketTimeout: SILENT_CONNECTION_MS,
       lazyConnect: true,
       connectionName: `cadent-worker:${options.worker}`,
       ...(options.password === undefined ? {} : { password: options.password }),
@@ -136,8 +170,8 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Resolves once connected (waiting through an outage, as a Celery worker does) and knows whether
-   * the server has BLMPOP.
+   * Resolves once connected (waiting through an outage or a refused password, as a Celery worker
+   * does) and knows whether the server has BLMPOP; or once the broker is closed.
    */
   async ready(): Promise<void> {
     await Promise.all([
@@ -147,8 +181,18 @@ export class RedisBroker implements Broker {
     ]).catch(() => {
       // The first attempt failed; ioredis keeps reconnecting and the INFO below waits for it.
     });
-    const info = await this.#commands.info("server");
-    this.#multiPop = !this.#options.singlePop && majorVersion(info) >= 7;
+    for (let attempt = 0; !this.#closed; attempt++) {
+      try {
+        const info = await this.#commands.info("server");
+        this.#multiPop = !this.#options.singlePop && majorVersion(info) >= 7;
+        return;
+      } catch {
+        // A refused AUTH (wrong password, ACL) fails the waiting commands instead of holding them
+        // for the reconnect. Keep waiting, as Celery does and as for an outage: the connection's
+        // error handler has logged why (never the error object, whose `command` holds the password).
+        await delay(Math.min(500 * 2 ** attempt, 10_000));
+      }
+    }
   }
 
   /** Creates a broker and waits until it is connected. */
@@ -168,6 +212,7 @@ export class RedisBroker implements Broker {
   }
 
   async pop(keys: readonly string[], max: number, timeoutSeconds: number): Promise<PoppedMessage[]> {
+    checkPopTimeout(timeoutSeconds);
     if (keys.length === 0 || max < 1) return [];
     if (this.#multiPop && max > 1) {
       const reply: unknown = await this.#blocking.call(
@@ -194,10 +239,12 @@ export class RedisBroker implements Broker {
     if (records.length === 0) return;
     const score = unackedScore(now);
     const members: (string | number)[] = [];
-    const fields: Record<string, string> = {};
+    // Field-value pairs as a flat list: an object keyed by a batch of fresh tags was the costliest
+    // line of the delivery path (V8 rebuilds it as a dictionary, ioredis flattens it again).
+    const fields: string[] = [];
     for (const { tag, entry } of records) {
       members.push(score, tag);
-      fields[tag] = entry;
+      fields.push(tag, entry);
     }
     const tx = this.#commands
       .multi()
@@ -366,6 +413,7 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     // A pop may still be blocked; nothing it could return is wanted any more.
     this.#blocking.disconnect();
     // QUIT lets replies in flight arrive; during an outage it would wait for the reconnect.

@@ -47,11 +47,11 @@ import {
 import {
   expired,
   failed,
+  lazyStartedResult,
   maxRetriesMessage,
   notRegistered,
   refused,
   retried,
-  startedResult,
   succeeded,
 } from "./outcomes.ts";
 import type { RetryPlan, Writer } from "./outcomes.ts";
@@ -64,7 +64,7 @@ export const DEFAULT_PREFETCH_MULTIPLIER = 4;
 /** Kubernetes gives a Pod 30 s after SIGTERM; leave some of it for handing messages back. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 25_000;
 /** kombu's BRPOP timeout: how long a pop waits before the loop looks at its state again. */
-const POP_TIMEOUT_SECONDS = 1;
+export const POP_TIMEOUT_SECONDS = 1;
 /** The most messages one pop takes (bounded by the free prefetch room). */
 const DEFAULT_MAX_POP_BATCH = 128;
 /** How long a shutdown waits for Redis to take back messages before leaving them to the visibility timeout. */
@@ -465,21 +465,19 @@ export class Worker {
     const run: Running = { controller, timers: [], startedAt: this.#clock.monotonic(), settled: false };
     this.#running.set(delivery, run);
     if (this.#trackStarted) {
-      const started = startedResult(message, this.#writer());
+      const started = lazyStartedResult(message, this.#writer());
       if (started !== null) this.#committer.started(started);
     }
     const hard = limit(message.timeLimit.hard, definition.options.timeLimit.hard);
     const soft = limit(message.timeLimit.soft, definition.options.timeLimit.soft);
     if (soft !== null && (hard === null || soft < hard)) {
-      run.timers.push(setTimeout(() => controller.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
+      armTimer(run.timers, soft * 1000, () => controller.abort(new SoftTimeLimitExceeded(soft)));
     }
     if (hard !== null) {
-      run.timers.push(
-        setTimeout(() => {
-          controller.abort(new TimeLimitExceeded(hard));
-          this.#settle(delivery, run, { kind: "hard-limit", seconds: hard });
-        }, hard * 1000),
-      );
+      armTimer(run.timers, hard * 1000, () => {
+        controller.abort(new TimeLimitExceeded(hard));
+        this.#settle(delivery, run, { kind: "hard-limit", seconds: hard });
+      });
     }
     let outcome: Promise<unknown>;
     try {
@@ -746,8 +744,22 @@ export class Worker {
  * was the largest single cost per message in the worker benchmark.
  */
 export function unackedEntry(raw: string, message: TaskMessage): string {
-  return `[${raw}, ${pythonJsonString(message.exchange)}, ${pythonJsonString(message.routingKey)}]`;
+  const { exchange, routingKey } = message;
+  if (exchange !== lastTail.exchange || routingKey !== lastTail.routingKey) {
+    lastTail = {
+      exchange,
+      routingKey,
+      text: `, ${pythonJsonString(exchange)}, ${pythonJsonString(routingKey)}]`,
+    };
+  }
+  return `[${raw}${lastTail.text}`;
 }
+
+/**
+ * The end of the last unacked entry written: a worker's messages mostly share one exchange and
+ * routing key, and encoding the two strings was a measurable cost per message.
+ */
+let lastTail = { exchange: "", routingKey: "", text: ', "", ""]' };
 
 function isAbortError(error: unknown): boolean {
   return error instanceof Error && error.name === "AbortError";
@@ -755,6 +767,16 @@ function isAbortError(error: unknown): boolean {
 
 function isExpired(message: TaskMessage, now: number): boolean {
   return message.expires !== null && message.expires.date.getTime() < now;
+}
+
+/**
+ * setTimeout for any delay. Node fires a delay above MAX_TIMER_MS after 1 ms instead, so a time limit
+ * from the wire longer than 24.8 days would end the task at once: wait in steps, keeping every
+ * step's timer in `timers` so that clearing them all cancels the wait.
+ */
+function armTimer(timers: ReturnType<typeof setTimeout>[], ms: number, fire: () => void): void {
+  if (ms <= MAX_TIMER_MS) timers.push(setTimeout(fire, ms));
+  else timers.push(setTimeout(() => armTimer(timers, ms - MAX_TIMER_MS, fire), MAX_TIMER_MS));
 }
 
 /** A time limit from the message, else the task's default; 0 or less means none. */

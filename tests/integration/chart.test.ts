@@ -4,136 +4,44 @@
  * as there is no container runtime) — and can do little else. The admission policy and the
  * restricted Pod Security profile are checked against the real admission chain.
  */
-import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import {
   Cadent,
   GROUP,
   VERSION,
   installCrds,
   jobPeriodicTask,
-  startControllerProcess,
   type ControllerProcess,
 } from "../support/cadent.ts";
-import { REPO_ROOT } from "../support/environment.ts";
+import {
+  CHART,
+  createAs,
+  createUser,
+  helm,
+  installChart,
+  kubectl,
+  manifests,
+  outcome,
+  renderChart,
+  serverVersion,
+  serviceAccountKubeConfig,
+  setFlags,
+  startChartController,
+  uninstallChart,
+  type ServiceAccountIdentity,
+  type Values,
+} from "../support/chart.ts";
 import { createTestNamespace, errorCode, k8s, kubeConfig, uniqueSuffix } from "../support/kube.ts";
 import { waitFor } from "../support/ports.ts";
 
-const CHART = join(REPO_ROOT, "charts/cadent");
 /** Release "cadent": its resources (ServiceAccount, Lease) are named "cadent" too. */
 const RELEASE = "cadent";
-
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a CLI (helm, kubectl) against the test cluster, feeding `input` on stdin. */
-function run(command: string, args: readonly string[], input?: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      env: {
-        ...process.env,
-        KUBECONFIG: inject("kubeconfigPath"),
-        HELM_CACHE_HOME: helmHome("cache"),
-        HELM_CONFIG_HOME: helmHome("config"),
-        HELM_DATA_HOME: helmHome("data"),
-      },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? "");
-  });
-}
-
-/** Helm's caches and config go under the run's scratch directory, never the user's home. */
-function helmHome(kind: string): string {
-  return join(inject("workDir"), "helm", kind);
-}
-
-const helm = (...args: string[]) => run(join(inject("kubeBin"), "helm"), args);
-const kubectl = (args: readonly string[], input?: string) =>
-  run(join(inject("kubeBin"), "kubectl"), args, input);
-
-type Values = Readonly<Record<string, string | readonly string[] | undefined>>;
-
-/** `--set` flags from a flat record; lists are written as {a,b}. */
-function setFlags(values: Values): string[] {
-  return Object.entries(values).flatMap(([key, value]) =>
-    value === undefined
-      ? []
-      : ["--set", `${key}=${typeof value === "string" ? value : `{${value.join(",")}}`}`],
-  );
-}
-
-interface Manifest {
-  apiVersion: string;
-  kind: string;
-  metadata: k8s.V1ObjectMeta;
-  spec?: Record<string, unknown>;
-  rules?: k8s.V1PolicyRule[];
-}
-
-/** A Kubernetes API error's status and message, to assert on both. */
-async function outcome(call: () => Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await call();
-    return { code: 200, message: "" };
-  } catch (err) {
-    const code = errorCode(err);
-    if (code === undefined) throw err;
-    return { code, message: err instanceof k8s.ApiException ? String(err.body) : "" };
-  }
-}
-
-/** A kubeconfig that authenticates as a ServiceAccount, with a bound token from the TokenRequest API. */
-async function serviceAccountKubeConfig(
-  admin: k8s.KubeConfig,
-  namespace: string,
-  name: string,
-  dir: string,
-): Promise<{ kc: k8s.KubeConfig; path: string }> {
-  const core = admin.makeApiClient(k8s.CoreV1Api);
-  const request = await core.createNamespacedServiceAccountToken({
-    namespace,
-    name,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const token = request.status?.token;
-  if (!token) throw new Error(`the TokenRequest for ${namespace}/${name} returned no token`);
-  const cluster = admin.getCurrentCluster();
-  if (!cluster) throw new Error("the admin kubeconfig has no current cluster");
-  const user = `${namespace}-${name}`;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: user, token }],
-    contexts: [{ name: user, cluster: cluster.name, user }],
-    currentContext: user,
-  });
-  const path = join(dir, `${user}.kubeconfig`);
-  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
-  return { kc, path };
-}
-
-/** The Kubernetes version of the test cluster, for `helm template --kube-version`. */
-async function serverVersion(kc: k8s.KubeConfig): Promise<string> {
-  return (await kc.makeApiClient(k8s.VersionApi).getCode()).gitVersion;
-}
 
 describe.runIf(inject("kubeBin") !== "" && inject("jobsRun"))("the cadent Helm chart", () => {
   const kc = kubeConfig();
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
   const scratch = join(inject("workDir"), `chart-${uniqueSuffix()}`);
   let kubeVersion: string;
   let releaseNs: Awaited<ReturnType<typeof createTestNamespace>>;
@@ -141,25 +49,8 @@ describe.runIf(inject("kubeBin") !== "" && inject("jobsRun"))("the cadent Helm c
   let otherNs: Awaited<ReturnType<typeof createTestNamespace>>;
 
   /** `helm template` of the chart as it would be installed into the release namespace. */
-  async function render(values: Values): Promise<string> {
-    const out = await helm(
-      "template",
-      RELEASE,
-      CHART,
-      "--namespace",
-      releaseNs.name,
-      "--kube-version",
-      kubeVersion,
-      ...setFlags(values),
-    );
-    expect(out.code, out.stderr).toBe(0);
-    return out.stdout;
-  }
-
-  const manifests = (text: string): Manifest[] =>
-    parseAllDocuments(text)
-      .map((d) => d.toJS() as Manifest | null)
-      .filter((m): m is Manifest => m !== null);
+  const render = (values: Values): Promise<string> =>
+    renderChart({ release: RELEASE, namespace: releaseNs.name, kubeVersion, values });
 
   beforeAll(async () => {
     mkdirSync(scratch, { recursive: true });
@@ -283,40 +174,25 @@ describe.runIf(inject("kubeBin") !== "" && inject("jobsRun"))("the cadent Helm c
 
   describe("installed for one namespace, with the controller running as the chart's ServiceAccount", () => {
     let controller: ControllerProcess;
-    let sa: { kc: k8s.KubeConfig; path: string };
+    let sa: ServiceAccountIdentity;
 
     beforeAll(async () => {
       // The CRDs exist already (server-side applied by installCrds): Helm must skip them, not fail.
-      const install = await helm(
-        "install",
-        RELEASE,
-        CHART,
-        "--namespace",
-        releaseNs.name,
-        ...setFlags({ "rbac.namespaces": [watchedNs.name], "redisUrl.value": inject("redisUrl") }),
-      );
-      expect(install.code, install.stdout + install.stderr).toBe(0);
+      await installChart(RELEASE, releaseNs.name, {
+        "rbac.namespaces": [watchedNs.name],
+        "redisUrl.value": inject("redisUrl"),
+      });
       sa = await serviceAccountKubeConfig(kc, releaseNs.name, RELEASE, scratch);
-
-      // The controller gets the chart's own flags (minus the listen addresses, which must be free
-      // loopback ports here) and the Lease namespace the Pod's POD_NAMESPACE would give it.
-      const manifest = await helm("get", "manifest", RELEASE, "--namespace", releaseNs.name);
-      const deployment = manifests(manifest.stdout).find(
-        (m) => m.kind === "Deployment" && m.metadata.name === `${RELEASE}-controller`,
-      );
-      const args = (deployment?.spec?.["template"] as k8s.V1PodTemplateSpec).spec?.containers[0]?.args ?? [];
-      expect(args[0]).toBe("controller");
-      const chartArgs = args.slice(1).filter((a) => !/^--(metrics-addr|health-addr|log-level)=/.test(a));
-      controller = await startControllerProcess({
-        namespace: watchedNs.name,
-        kubeconfigPath: sa.path,
-        leaderElectionNamespace: releaseNs.name,
-        extraArgs: chartArgs,
+      controller = await startChartController({
+        release: RELEASE,
+        namespace: releaseNs.name,
+        watched: watchedNs.name,
+        identity: sa,
       });
     });
     afterAll(async () => {
       await controller?.stop();
-      await helm("uninstall", RELEASE, "--namespace", releaseNs.name, "--wait");
+      await uninstallChart(RELEASE, releaseNs.name);
     });
 
     it("is enough: a Job-executor PeriodicTask every 2 s gets runs that succeed, old runs are pruned, no request is refused", async () => {
@@ -479,30 +355,16 @@ describe.runIf(inject("kubeBin") !== "" && inject("jobsRun"))("the cadent Helm c
       plural: "tasks" | "periodictasks",
       body: object,
       dryRun?: string,
-    ) =>
-      outcome(() =>
-        users[user].makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          plural,
-          namespace: ns.name,
-          body,
-          dryRun,
-        }),
-      );
+    ) => createAs(users[user], ns.name, plural, body, dryRun);
 
     beforeAll(async () => {
       ns = await createTestNamespace(kc, "chart-adm");
-      const install = await helm(
-        "install",
+      await installChart(
         `${RELEASE}-adm`,
-        CHART,
-        "--namespace",
         ns.name,
-        "--skip-crds",
-        ...setFlags({ "rbac.namespaces": [ns.name], "redisUrl.value": inject("redisUrl") }),
+        { "rbac.namespaces": [ns.name], "redisUrl.value": inject("redisUrl") },
+        { skipCrds: true },
       );
-      expect(install.code, install.stdout + install.stderr).toBe(0);
       const roles = {
         tasksOnly: [
           { apiGroups: [GROUP], resources: ["tasks", "periodictasks"], verbs: ["create", "get", "patch"] },
@@ -513,18 +375,7 @@ describe.runIf(inject("kubeBin") !== "" && inject("jobsRun"))("the cadent Helm c
         ],
       };
       for (const [user, rules] of Object.entries(roles) as [keyof typeof users, k8s.V1PolicyRule[]][]) {
-        const name = user.toLowerCase();
-        await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name } } });
-        await rbac.createNamespacedRole({ namespace: ns.name, body: { metadata: { name }, rules } });
-        await rbac.createNamespacedRoleBinding({
-          namespace: ns.name,
-          body: {
-            metadata: { name },
-            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
-            subjects: [{ kind: "ServiceAccount", name, namespace: ns.name }],
-          },
-        });
-        users[user] = (await serviceAccountKubeConfig(kc, ns.name, name, scratch)).kc;
+        users[user] = (await createUser(kc, ns.name, user.toLowerCase(), rules, scratch)).kc;
       }
       // A new policy takes effect once the API server's policy informer has seen it.
       await waitFor(
@@ -534,7 +385,7 @@ describe.runIf(inject("kubeBin") !== "" && inject("jobsRun"))("the cadent Helm c
       );
     });
     afterAll(async () => {
-      await helm("uninstall", `${RELEASE}-adm`, "--namespace", ns.name, "--wait");
+      await uninstallChart(`${RELEASE}-adm`, ns.name);
       await ns?.cleanup();
     });
 

@@ -44,6 +44,12 @@ export interface CadentWorkerOptions {
   visibilityTimeoutSeconds?: number;
   shutdownGraceSeconds?: number;
   hostname?: string;
+  /** More task modules, loaded after the example and the test tasks. */
+  extraTasks?: readonly string[];
+  /** More flags, e.g. `--redis-password-file`. */
+  extraArgs?: readonly string[];
+  /** Wait for the "worker ready" line (default); false for a worker that cannot connect, on purpose. */
+  waitReady?: boolean;
 }
 
 export interface CadentWorker {
@@ -82,6 +88,8 @@ export async function startCadentWorker(options: CadentWorkerOptions): Promise<C
     hostname,
     "--log-level",
     "debug",
+    ...(options.extraTasks ?? []).flatMap((module) => ["--tasks", module]),
+    ...(options.extraArgs ?? []),
   ];
   const proc = spawnTracked({
     name: hostname.split("@")[0] ?? "cadent-worker",
@@ -98,6 +106,7 @@ export async function startCadentWorker(options: CadentWorkerOptions): Promise<C
       .split("\n")
       .filter((line) => line.startsWith("{"))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
+  if (options.waitReady === false) return { hostname, process: proc, logs };
   await waitFor(
     `cadent worker ${hostname} ready`,
     async () => {

@@ -12,15 +12,24 @@ export interface RedisServer {
   /** Stops the server (SIGTERM, so an AOF is flushed) and starts it again on the same port and data. */
   restart(): Promise<void>;
   stop(): Promise<void>;
+  /** Starts a stopped server again on the same port and data (`stop()` + `start()` = an outage). */
+  start(): Promise<void>;
 }
 
-/** Sends PING and resolves true on +PONG. Used instead of a client so the harness has no state. */
-function ping(port: number): Promise<boolean> {
+/**
+ * Sends PING (after AUTH when the server has a password) and resolves true on +PONG. Used instead
+ * of a client so the harness has no state.
+ */
+function ping(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port }, () => socket.write("PING\r\n"));
+    const auth = password === undefined ? "" : `AUTH ${password}\r\n`;
+    const socket = createConnection({ host: "127.0.0.1", port }, () => socket.write(`${auth}PING\r\n`));
     socket.setTimeout(1_000, () => socket.destroy());
+    let replies = "";
     socket.on("data", (data) => {
-      resolve(data.toString().startsWith("+PONG"));
+      replies += data.toString();
+      if (password !== undefined && !replies.includes("\r\n+")) return;
+      resolve(replies.includes("+PONG"));
       socket.destroy();
     });
     socket.on("error", () => resolve(false));
@@ -33,6 +42,8 @@ export async function startRedis(opts: {
   name?: string;
   appendOnly?: boolean;
   command?: string;
+  /** `requirepass`: clients must AUTH with it (the harness's own probe does). */
+  requirePass?: string;
 }): Promise<RedisServer> {
   const name = opts.name ?? "redis";
   const dir = join(opts.workDir, name);
@@ -55,6 +66,7 @@ export async function startRedis(opts: {
     "yes",
     "--loglevel",
     "warning",
+    ...(opts.requirePass === undefined ? [] : ["--requirepass", opts.requirePass]),
   ];
   const start = async (): Promise<TrackedProcess> => {
     const proc = spawnTracked({
@@ -63,7 +75,7 @@ export async function startRedis(opts: {
       args,
       logDir: join(opts.workDir, "logs"),
     });
-    await waitFor(`${name} on port ${port}`, () => ping(port), { timeoutMs: 20_000 });
+    await waitFor(`${name} on port ${port}`, () => ping(port, opts.requirePass), { timeoutMs: 20_000 });
     return proc;
   };
   const server: RedisServer = {
@@ -76,6 +88,9 @@ export async function startRedis(opts: {
     },
     async stop() {
       await server.process.stop();
+    },
+    async start() {
+      server.process = await start();
     },
   };
   return server;

@@ -47,6 +47,24 @@ describe("the committer", () => {
     expect(broker.commits[0]?.results).toEqual([result("b", "STARTED"), result("a", "SUCCESS")]);
   });
 
+  it("encodes a STARTED only when it is written, never when it is dropped", async () => {
+    const broker = new FakeBroker();
+    const committer = new Committer({ broker, logger: silentLogger });
+    const encoded: string[] = [];
+    const lazy = (taskId: string) => ({
+      taskId,
+      value: () => {
+        encoded.push(taskId);
+        return result(taskId, "STARTED").value;
+      },
+    });
+    committer.started(lazy("a"));
+    committer.started(lazy("b"));
+    await committer.submit({ result: result("a", "SUCCESS"), ack: "tag-a" });
+    expect(encoded).toEqual(["b"]);
+    expect(broker.commits[0]?.results).toEqual([result("b", "STARTED"), result("a", "SUCCESS")]);
+  });
+
   it("keeps a STARTED already written when the final state comes in a later commit", async () => {
     const broker = new FakeBroker();
     const committer = new Committer({ broker, logger: silentLogger });
