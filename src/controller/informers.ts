@@ -3,7 +3,7 @@
  * namespaced Role grants no cluster-wide list), behind a single read-only store.
  */
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
-import { Informer, kubeListWatchSource, type InformerEvents } from "../runtime/informer.ts";
+import { Informer, kubeListWatchSource, type InformerEvents, type ListPage } from "../runtime/informer.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { ReadonlyStore } from "../runtime/store.ts";
 import { splitKey } from "../runtime/store.ts";
@@ -15,9 +15,12 @@ export interface ResourceInformerOptions<T extends KubernetesObject> {
   namespaces: readonly string[];
   /** The collection path for a namespace, or for all of them (undefined). */
   path: (namespace: string | undefined) => string;
-  list: (namespace: string | undefined) => Promise<KubernetesListObject<T>>;
+  /** One page of the list, for a namespace or for all of them (undefined). */
+  list: (namespace: string | undefined, page: ListPage) => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
   decode?: (raw: unknown) => T;
+  /** What the cache keeps of each object (see cache-transforms.ts). */
+  transform?: (obj: T) => T;
   logger: Logger;
 }
 
@@ -36,9 +39,10 @@ export class ResourceInformer<T extends KubernetesObject> implements ReadonlySto
           logger: o.logger,
           source: kubeListWatchSource<T>(o.kubeConfig, {
             path: o.path(ns),
-            list: () => o.list(ns),
+            list: (page) => o.list(ns, page),
             labelSelector: o.labelSelector,
             decode: o.decode,
+            transform: o.transform,
           }),
         }),
       ]),

@@ -17,11 +17,13 @@ import { ReadinessChecks, startHttpServer, type ObservabilityServer } from "../o
 import { createLogger, redactUrl } from "../observability/logger.ts";
 import { ControllerMetrics } from "../observability/metrics.ts";
 import { coreV1EventSink, EventRecorder } from "../runtime/events.ts";
-import { decodeBuiltInKind } from "../runtime/informer.ts";
-import { coordinationLeaseClient, LeaderElector } from "../runtime/leader-election.ts";
+import { StringPool } from "../runtime/cache-transform.ts";
+import { decodeBuiltInKind, type ListPage } from "../runtime/informer.ts";
+import { coordinationLeaseClient, LeaderElector, leaseRequestTimeoutMs } from "../runtime/leader-election.ts";
 import { ShutdownCoordinator } from "../runtime/shutdown.ts";
 import { keyFor, objectKey } from "../runtime/store.ts";
 import { StaleObjectError, WorkQueue, type Action } from "../runtime/workqueue.ts";
+import { cachedJob, cachedPeriodicTask, cachedTask } from "./cache-transforms.ts";
 import { ResourceInformer } from "./informers.ts";
 import { loadRedisPassword, type ControllerOptions } from "./options.ts";
 
@@ -50,26 +52,33 @@ export async function startController(options: ControllerOptions): Promise<Runni
     qps: options.kubeApiQps,
     burst: options.kubeApiBurst,
     metrics,
+    leaseRequestTimeoutMs: leaseRequestTimeoutMs(options.renewDeadlineMs, options.retryPeriodMs),
   });
   const shutdown = new ShutdownCoordinator({ logger });
   const events = new EventRecorder({ sink: coreV1EventSink(clients.core), logger });
   const ns = options.namespaces;
   const informerBase = { kubeConfig: clients.kubeConfig, namespaces: ns, logger };
+  // One pool for all caches: a run's owner name is its PeriodicTask's name, label values repeat.
+  const strings = new StringPool();
 
   const customList =
     (plural: string) =>
-    async (namespace: string | undefined): Promise<KubernetesListObject<KubernetesObject>> =>
+    async (namespace: string | undefined, page: ListPage): Promise<KubernetesListObject<KubernetesObject>> =>
       (namespace
         ? await clients.customObjects.listNamespacedCustomObject({
             group: GROUP,
             version: VERSION,
             plural,
             namespace,
+            limit: page.limit,
+            _continue: page.continue,
           })
         : await clients.customObjects.listClusterCustomObject({
             group: GROUP,
             version: VERSION,
             plural,
+            limit: page.limit,
+            _continue: page.continue,
           })) as KubernetesListObject<KubernetesObject>;
   const customPath = (plural: string) => (namespace: string | undefined) =>
     namespace
@@ -81,23 +90,35 @@ export async function startController(options: ControllerOptions): Promise<Runni
     name: `${PERIODIC_TASK_PLURAL}.${GROUP}`,
     path: customPath(PERIODIC_TASK_PLURAL),
     list: customList(PERIODIC_TASK_PLURAL),
+    transform: cachedPeriodicTask(strings),
   });
   const tasks = new ResourceInformer<KubernetesObject>({
     ...informerBase,
     name: `${TASK_PLURAL}.${GROUP}`,
     path: customPath(TASK_PLURAL),
     list: customList(TASK_PLURAL),
+    transform: cachedTask(strings),
   });
   const jobs = new ResourceInformer<V1Job>({
     ...informerBase,
     name: "jobs.batch",
     labelSelector: LABELS.task,
     path: (namespace) => (namespace ? `/apis/batch/v1/namespaces/${namespace}/jobs` : "/apis/batch/v1/jobs"),
-    list: (namespace) =>
+    list: (namespace, page) =>
       namespace
-        ? clients.batch.listNamespacedJob({ namespace, labelSelector: LABELS.task })
-        : clients.batch.listJobForAllNamespaces({ labelSelector: LABELS.task }),
+        ? clients.batch.listNamespacedJob({
+            namespace,
+            labelSelector: LABELS.task,
+            limit: page.limit,
+            _continue: page.continue,
+          })
+        : clients.batch.listJobForAllNamespaces({
+            labelSelector: LABELS.task,
+            limit: page.limit,
+            _continue: page.continue,
+          }),
     decode: (raw) => decodeBuiltInKind<V1Job>(raw),
+    transform: cachedJob(strings),
   });
 
   const ptQueue = new WorkQueue({
@@ -253,6 +274,8 @@ export async function startController(options: ControllerOptions): Promise<Runni
       ptReconciler.close();
       await ptQueue.shutDown();
       await taskQueue.shutDown();
+      // Still leading: write the PeriodicTask statuses that wait to be coalesced (docs/controller.md).
+      await ptReconciler.flush();
       await elector?.release().catch(() => undefined);
       for (const [, informer] of informers) informer.stop();
       clearInterval(syncTimer);

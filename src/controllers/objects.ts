@@ -31,7 +31,8 @@ export function statusPatch(prev: object, next: object): Record<string, unknown>
 /**
  * Writes `next` as the status of `obj` when it differs from `prev`, conditional on the
  * resourceVersion both were read at: a 409 (a stale cache) becomes a StaleObjectError, and the
- * reconcile runs again from the latest object.
+ * reconcile runs again from the latest object. Returns the object's resourceVersion after the
+ * write, or undefined when nothing was written.
  */
 export async function writeStatus(
   api: CustomObjectsApi,
@@ -39,10 +40,10 @@ export async function writeStatus(
   obj: KubernetesObject,
   prev: object,
   next: object,
-): Promise<boolean> {
-  if (JSON.stringify(prev) === JSON.stringify(next)) return false;
+): Promise<string | undefined> {
+  if (JSON.stringify(prev) === JSON.stringify(next)) return undefined;
   try {
-    await mergePatchStatus(
+    const written = await mergePatchStatus(
       api,
       {
         group: GROUP,
@@ -54,7 +55,7 @@ export async function writeStatus(
       statusPatch(prev, next),
       { resourceVersion: obj.metadata?.resourceVersion },
     );
-    return true;
+    return written.metadata?.resourceVersion;
   } catch (err) {
     if (isConflict(err)) throw new StaleObjectError(obj, err);
     throw err;

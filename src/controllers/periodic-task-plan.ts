@@ -13,6 +13,11 @@
  *   it is pruned only by a later pass, once that count is written.
  * Status writes are conditional on the resourceVersion the plan was made from, so a plan made
  * from a stale copy is never written; it is made again from the latest object.
+ *
+ * The reconciler may also leave a routine change (scheduled runs made on time, runs that
+ * succeeded) unwritten for a few seconds, to write it with the next (status-coalescing.ts). The
+ * runs made meanwhile are then adopted by the pass that writes, exactly as after a lost write:
+ * the reconciler hands the planner the runs it made that its cache may not show yet.
  */
 import {
   FINISHED_TASK_PHASES,
@@ -73,6 +78,20 @@ export interface PlannedEvent {
   type: "Normal" | "Warning";
   reason: string;
   message: string;
+  /**
+   * The run a RunCreated Event announces. The reconciler records such an Event when it creates
+   * that run's Task (so only when it really made it), not with the status.
+   */
+  run?: string;
+}
+
+/** The RunCreated Event of a run. */
+export function runCreatedEvent(run: PlannedRun): PlannedEvent {
+  const message =
+    run.trigger === "manual"
+      ? `created manual run ${run.name} (run-now token ${run.runNowToken ?? ""})`
+      : `created run ${run.name} for ${iso(run.scheduledTime)}${run.trigger === "catch-up" ? " (catch-up)" : ""}`;
+  return { type: "Normal", reason: "RunCreated", message, run: run.name };
 }
 
 export interface Plan {
@@ -222,6 +241,7 @@ export function planPeriodicTask(input: PlanInput): Plan {
     [...active.keys()].filter((n) => !runs.get(n)?.cancelRequested && !cancel.includes(n));
   const makeRun = (planned: PlannedRun): void => {
     create.push(planned);
+    events.push(runCreatedEvent(planned));
     counts.total++;
     outcomes.created++;
     active.set(planned.name, undefined);
@@ -287,11 +307,6 @@ export function planPeriodicTask(input: PlanInput): Plan {
           });
         }
         makeRun({ name, scheduledTime: t, trigger });
-        events.push({
-          type: "Normal",
-          reason: "RunCreated",
-          message: `created run ${name} for ${iso(t)}${trigger === "catch-up" ? " (catch-up)" : ""}`,
-        });
       }
     }
     // Every due time was run, skipped or counted missed: the watermark moves past all of them.
@@ -307,12 +322,11 @@ export function planPeriodicTask(input: PlanInput): Plan {
   const token = input.runNowToken;
   if (token !== undefined && token !== "" && token !== lastRunNowToken) {
     lastRunNowToken = token;
-    const name = manualRunName(input.name, token);
-    makeRun({ name, scheduledTime: now, trigger: "manual", runNowToken: token });
-    events.push({
-      type: "Normal",
-      reason: "RunCreated",
-      message: `created manual run ${name} (run-now token ${token})`,
+    makeRun({
+      name: manualRunName(input.name, token),
+      scheduledTime: now,
+      trigger: "manual",
+      runNowToken: token,
     });
   }
 

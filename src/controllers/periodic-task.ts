@@ -8,7 +8,8 @@
  * 2. create the runs (a Task named `<periodictask>-<unix seconds>`; AlreadyExists means it was
  *    made already and is adopted, never made twice);
  * 3. cancel replaced runs, prune history, record Events;
- * 4. write the status, conditional on the resourceVersion the plan was made from;
+ * 4. write the status, conditional on the resourceVersion the plan was made from — at once, or a
+ *    few seconds later with the next change when all it records is routine (status-coalescing.ts);
  * 5. requeue at the next due time (no polling).
  */
 import type { BatchV1Api, CustomObjectsApi, KubernetesObject } from "@kubernetes/client-node";
@@ -33,18 +34,20 @@ import {
 import type { TaskContext } from "../executors/executor.ts";
 import { buildJob } from "../executors/job.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
+import { MAX_TIMER_MS } from "../runtime/clock.ts";
 import { setCondition } from "../runtime/conditions.ts";
 import { apiErrorCode, describeApiError, isAlreadyExists, isNotFound } from "../runtime/errors.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { mergePatchOptions } from "../runtime/status.ts";
 import type { ReadonlyStore } from "../runtime/store.ts";
-import { splitKey } from "../runtime/store.ts";
+import { objectKey, splitKey } from "../runtime/store.ts";
 import { Action } from "../runtime/workqueue.ts";
 import { ScheduleError, compileSchedule, type CompiledSchedule } from "../schedule/index.ts";
 import { deleteTask, writeStatus } from "./objects.ts";
-import { planPeriodicTask, type PlannedRun, type RunView } from "./periodic-task-plan.ts";
+import { planPeriodicTask, runCreatedEvent, type PlannedRun, type RunView } from "./periodic-task-plan.ts";
 import { runTaskId } from "./runs.ts";
+import { CACHE_CATCH_UP_MS, OwnWrites, periodicTaskChange, StatusCoalescer } from "./status-coalescing.ts";
 
 export interface PeriodicTaskReconcilerOptions {
   periodicTasks: ReadonlyStore<KubernetesObject>;
@@ -102,6 +105,24 @@ export function runView(obj: TaskObject): RunView {
   };
 }
 
+/** A run just made (or found made) by this process, before the cache shows it. */
+function madeRunView(run: PlannedRun, uid: string | undefined): RunView {
+  return {
+    name: run.name,
+    uid,
+    trigger: run.trigger,
+    scheduledTime: run.scheduledTime,
+    runNowToken: run.runNowToken,
+    phase: undefined,
+    startTime: undefined,
+    completionTime: undefined,
+    cancelRequested: false,
+  };
+}
+
+/** How long a graceful stop may spend writing the status changes still waiting. */
+const FLUSH_BUDGET_MS = 5_000;
+
 /** Test-only fault points (docs/development.md): die like kill -9 inside a critical window. */
 const FAULT_INJECTION = process.env["CADENT_FAULT_INJECTION"];
 
@@ -129,6 +150,32 @@ export class PeriodicTaskReconciler {
   readonly #templateChecks = new Map<string, { generation: number; invalid: Invalid | undefined }>();
   /** Fire-time publish timers, by PeriodicTask key. */
   readonly #fireTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /**
+   * Validation results by cached object: an informer replaces the object on every change, so one
+   * parse serves every reconcile and fire of a version (zod was an eighth of a fire's CPU).
+   */
+  readonly #parsed = new WeakMap<object, ReturnType<typeof parsePeriodicTask>>();
+
+  #parse(obj: KubernetesObject): ReturnType<typeof parsePeriodicTask> {
+    let parsed = this.#parsed.get(obj);
+    if (!parsed) this.#parsed.set(obj, (parsed = parsePeriodicTask(obj)));
+    return parsed;
+  }
+
+  /** The newest scheduled time each PeriodicTask's fire-time publish has sent (this process). */
+  readonly #firedUpTo = new Map<string, number>();
+  /**
+   * Runs this process made that the written status does not record yet, by PeriodicTask key and
+   * run name (controller-runtime's "expectations"): the planner adopts them even before the cache
+   * shows them, and, when a user deletes one first, still counts it (as deleted).
+   */
+  readonly #made = new Map<string, Map<string, RunView>>();
+  /** Runs this process asked to delete that the cache still shows, by PeriodicTask key: asked once. */
+  readonly #pruning = new Map<string, Set<string>>();
+  readonly #coalescer = new StatusCoalescer();
+  readonly #ownWrites = new OwnWrites();
+  /** Shutting down: write every change at once, arm no fire-time timer. */
+  #closed = false;
 
   constructor(options: PeriodicTaskReconcilerOptions) {
     this.#o = options;
@@ -138,8 +185,16 @@ export class PeriodicTaskReconciler {
     const obj = this.#o.periodicTasks.get(key);
     if (!obj) {
       this.#cancelFire(key);
+      this.#firedUpTo.delete(key);
+      this.#made.delete(key);
+      this.#pruning.delete(key);
+      this.#coalescer.settled(key);
+      this.#ownWrites.forget(key);
       return Action.awaitChange();
     }
+    // Our last status write is on its way to the cache, and brings the PeriodicTask back here.
+    if (this.#ownWrites.isBehind(key, obj.metadata?.resourceVersion))
+      return Action.requeueAfter(CACHE_CATCH_UP_MS);
     const { namespace = "", name } = splitKey(key);
     const uid = obj.metadata?.uid ?? "";
     const generation = obj.metadata?.generation ?? 0;
@@ -147,7 +202,7 @@ export class PeriodicTaskReconciler {
     const prev = ((obj as { status?: PeriodicTaskStatus }).status ?? {}) as PeriodicTaskStatus;
 
     // 1. Validate.
-    const parsed = parsePeriodicTask(obj);
+    const parsed = this.#parse(obj);
     if (!parsed.ok) {
       await this.#reportInvalid(obj, prev, { reason: READY_REASONS.invalidTemplate, message: parsed.error });
       return Action.awaitChange();
@@ -166,8 +221,8 @@ export class PeriodicTaskReconciler {
     invalid = templateInvalid ?? invalid;
 
     // 2. Read the runs.
-    const runs = this.#o.tasks.byOwner(uid).map((t) => runView(t as TaskObject));
-    const journalled = await this.#recoverEarlyRuns(obj, pt, namespace, prev, created, runs);
+    const runs = this.#runs(key, uid, prev);
+    const journalled = await this.#recoverEarlyRuns(key, obj, pt, namespace, prev, created, runs);
     const deletedActive = await this.#confirmDeleted(namespace, prev, new Set(runs.map((r) => r.name)));
     const plan = planPeriodicTask({
       name,
@@ -190,14 +245,14 @@ export class PeriodicTaskReconciler {
       const published = await this.#publishEarly(obj, pt, namespace, run);
       // Between publishing a run's message and creating its Task.
       if (published && FAULT_INJECTION === "crash-after-early-publish") process.kill(process.pid, "SIGKILL");
-      const made = await this.#createRun(obj, pt, namespace, run);
+      const made = await this.#createRun(key, obj, pt, namespace, run);
       if (made) uids.set(run.name, made);
       // Between creating a run and recording it in status: the status-as-commit-log window.
       if (made && FAULT_INJECTION === "crash-after-run-created") process.kill(process.pid, "SIGKILL");
     }
     for (const victim of plan.cancel)
       await this.#cancelRun(namespace, victim, plan.create.at(-1)?.name ?? "");
-    for (const old of plan.prune) await this.#deleteRun(namespace, old);
+    await this.#prune(key, namespace, plan.prune, runs);
 
     // 4. Status.
     const status = plan.status;
@@ -234,30 +289,83 @@ export class PeriodicTaskReconciler {
       now,
     );
     if (invalid) delete status.nextScheduleTime;
-    await this.#writeStatus(obj, prev, status);
-    if (this.#o.early && (journalled || plan.create.length) && status.lastScheduleTime) {
-      await this.#o.early
-        .forgetEarlyPublished(uid, Date.parse(status.lastScheduleTime))
-        .catch((err: unknown) =>
-          this.#o.logger.debug({ namespace, name, err }, "cannot trim the early journal"),
-        );
-    }
-    // Only now is the plan committed: a plan whose status write failed is made again, and its
-    // Events and counts with it.
-    for (const e of plan.events) this.#o.events.event(obj, e.type, e.reason, e.message);
-    const m = this.#o.metrics;
-    if (m) {
-      for (const outcome of ["created", "missed", "skipped", "replaced"] as const) {
-        if (plan.outcomes[outcome]) m.countRun(outcome, plan.outcomes[outcome]);
+    const change = periodicTaskChange(prev, status, plan);
+    const decision = this.#coalescer.decide(
+      key,
+      this.#closed && change === "routine" ? "urgent" : change,
+      now.getTime(),
+    );
+    if (decision.write) {
+      await this.#writeStatus(obj, prev, status);
+      this.#coalescer.settled(key);
+      if (this.#o.early && (journalled || plan.create.length) && status.lastScheduleTime) {
+        await this.#o.early
+          .forgetEarlyPublished(uid, Date.parse(status.lastScheduleTime))
+          .catch((err: unknown) =>
+            this.#o.logger.debug({ namespace, name, err }, "cannot trim the early journal"),
+          );
+      }
+      // Only now is the plan committed: a plan whose status write failed (or waits) is made again,
+      // and its Events and counts with it. RunCreated went out with the Task (#createRun).
+      for (const e of plan.events)
+        if (e.run === undefined) this.#o.events.event(obj, e.type, e.reason, e.message);
+      const m = this.#o.metrics;
+      if (m) {
+        for (const outcome of ["missed", "skipped", "replaced"] as const) {
+          if (plan.outcomes[outcome]) m.countRun(outcome, plan.outcomes[outcome]);
+        }
       }
     }
 
     // 5. Next time: the reconcile, and (Redis runs) a fire-time publish ahead of it.
-    if (plan.wakeAt && !invalid) this.#scheduleFire(key, pt, plan.wakeAt);
+    const wakeAt = invalid ? undefined : plan.wakeAt;
+    if (wakeAt && !this.#closed) this.#scheduleFire(key, pt, wakeAt);
     else this.#cancelFire(key);
-    if (plan.wakeAt && !invalid)
-      return Action.requeueAfter(Math.max(0, plan.wakeAt.getTime() - now.getTime()) + 100);
+    const lookAgainAt = decision.write ? undefined : decision.lookAgainAt;
+    const next = Math.min(wakeAt?.getTime() ?? Infinity, lookAgainAt ?? Infinity);
+    if (next !== Infinity) return Action.requeueAfter(Math.max(0, next - now.getTime()) + 100);
     return Action.awaitChange();
+  }
+
+  /**
+   * The runs the planner sees: the cache's, plus those this process made that the written status
+   * does not record yet and the cache does not show (yet, or any more).
+   */
+  #runs(key: string, uid: string, prev: PeriodicTaskStatus): RunView[] {
+    const runs = this.#o.tasks.byOwner(uid).map((t) => runView(t as TaskObject));
+    const made = this.#made.get(key);
+    if (!made) return runs;
+    const cached = new Set(runs.map((r) => r.name));
+    const committedUpTo = prev.lastScheduleTime ? Date.parse(prev.lastScheduleTime) : -Infinity;
+    for (const [name, run] of made) {
+      const committed =
+        run.trigger === "manual"
+          ? run.runNowToken === prev.lastRunNowToken || cached.has(name)
+          : run.scheduledTime.getTime() <= committedUpTo;
+      if (committed) made.delete(name);
+      else if (!cached.has(name)) runs.push(run);
+    }
+    if (made.size === 0) this.#made.delete(key);
+    return runs;
+  }
+
+  /** Deletes the runs beyond the history limits, each once while the cache still shows it. */
+  async #prune(
+    key: string,
+    namespace: string,
+    names: readonly string[],
+    runs: readonly RunView[],
+  ): Promise<void> {
+    const asked = this.#pruning.get(key) ?? new Set<string>();
+    const present = new Set(runs.map((r) => r.name));
+    for (const name of asked) if (!present.has(name)) asked.delete(name);
+    for (const name of names) {
+      if (asked.has(name)) continue;
+      await deleteTask(this.#o.customObjects, namespace, name);
+      asked.add(name);
+    }
+    if (asked.size > 0) this.#pruning.set(key, asked);
+    else this.#pruning.delete(key);
   }
 
   /**
@@ -272,7 +380,7 @@ export class PeriodicTaskReconciler {
     try {
       const obj = this.#o.periodicTasks.get(key);
       if (!obj || !this.#o.early || !this.#o.isLeading()) return;
-      const parsed = parsePeriodicTask(obj);
+      const parsed = this.#parse(obj);
       if (!parsed.ok) return;
       const pt = parsed.value;
       if (!firesEarly(pt)) return;
@@ -280,6 +388,7 @@ export class PeriodicTaskReconciler {
       const created = new Date(obj.metadata?.creationTimestamp ?? 0);
       const schedule = scheduleOf(pt, namespace, name, created);
       const uid = obj.metadata?.uid ?? "";
+      const status = ((obj as { status?: PeriodicTaskStatus }).status ?? {}) as PeriodicTaskStatus;
       const plan = planPeriodicTask({
         name,
         uid,
@@ -287,15 +396,23 @@ export class PeriodicTaskReconciler {
         creationTimestamp: created,
         runNowToken: undefined,
         spec: pt.spec,
-        status: ((obj as { status?: PeriodicTaskStatus }).status ?? {}) as PeriodicTaskStatus,
+        status,
         schedule,
-        runs: this.#o.tasks.byOwner(uid).map((t) => runView(t as TaskObject)),
+        runs: this.#runs(key, uid, status),
         deletedActive: new Set(),
         now: this.#o.now(),
       });
-      const published = await Promise.all(
-        plan.create.map((run) => this.#publishEarly(obj, pt, namespace, run)),
-      );
+      // The next fire is armed here too, not only by the reconcile: when reconciles lag behind
+      // (thousands of runs due together, each a Task to create through the API server), the next
+      // fire time must not wait for them. The plan's wakeAt is the fire after the runs it makes.
+      if (plan.wakeAt && plan.wakeAt.getTime() > this.#o.now().getTime() && !this.#closed)
+        this.#scheduleFire(key, pt, plan.wakeAt);
+      // Runs an earlier fire published are left to the reconcile that still has to create them.
+      const firedUpTo = this.#firedUpTo.get(key) ?? -Infinity;
+      const fresh = plan.create.filter((run) => run.scheduledTime.getTime() > firedUpTo);
+      const newest = Math.max(firedUpTo, ...fresh.map((run) => run.scheduledTime.getTime()));
+      if (newest > -Infinity) this.#firedUpTo.set(key, newest);
+      const published = await Promise.all(fresh.map((run) => this.#publishEarly(obj, pt, namespace, run)));
       // Between publishing runs' messages and creating their Tasks.
       if (published.includes(true) && FAULT_INJECTION === "crash-after-early-publish") {
         process.kill(process.pid, "SIGKILL");
@@ -317,7 +434,7 @@ export class PeriodicTaskReconciler {
         void this.fire(key);
       },
       // From now, not from the start of the reconcile, which may have taken a while.
-      Math.max(0, at.getTime() - this.#o.now().getTime()) + 2,
+      Math.min(MAX_TIMER_MS, Math.max(0, at.getTime() - this.#o.now().getTime()) + 2),
     );
     timer.unref();
     this.#fireTimers.set(key, timer);
@@ -328,9 +445,31 @@ export class PeriodicTaskReconciler {
     this.#fireTimers.delete(key);
   }
 
-  /** Stops every fire-time timer (shutdown, lost lease). */
+  /**
+   * Stops every fire-time timer (shutdown, lost lease); from now on every status change is
+   * written at once.
+   */
   close(): void {
+    this.#closed = true;
     for (const key of [...this.#fireTimers.keys()]) this.#cancelFire(key);
+  }
+
+  /**
+   * After {@link close}, once the work queue has drained and while still leading (before the Lease
+   * is released): reconciles every PeriodicTask whose status change is still waiting, so a
+   * graceful stop leaves each status recording every run made. What is not written within
+   * `budgetMs` (a very large backlog) the next leader adopts. Never throws.
+   */
+  async flush(budgetMs: number = FLUSH_BUDGET_MS): Promise<void> {
+    const deadline = performance.now() + budgetMs;
+    for (const key of this.#coalescer.pending()) {
+      if (!this.#closed || performance.now() > deadline || !this.#o.isLeading()) return;
+      try {
+        await this.reconcile(key);
+      } catch (err) {
+        this.#o.logger.debug({ key, err }, "cannot write a waiting status; the next leader will");
+      }
+    }
   }
 
   #assertLeading(): void {
@@ -427,6 +566,7 @@ export class PeriodicTaskReconciler {
    * Returns whether the journal had anything newer than the status records.
    */
   async #recoverEarlyRuns(
+    key: string,
     obj: KubernetesObject,
     pt: PeriodicTask,
     namespace: string,
@@ -449,22 +589,8 @@ export class PeriodicTaskReconciler {
     for (const entry of journal) {
       if (known.has(entry.name)) continue;
       this.#assertLeading();
-      const madeUid = await this.#createRun(obj, pt, namespace, {
-        name: entry.name,
-        scheduledTime: entry.scheduledTime,
-        trigger: "schedule",
-      });
-      runs.push({
-        name: entry.name,
-        uid: madeUid,
-        trigger: "schedule",
-        scheduledTime: entry.scheduledTime,
-        runNowToken: undefined,
-        phase: undefined,
-        startTime: undefined,
-        completionTime: undefined,
-        cancelRequested: false,
-      });
+      const run: PlannedRun = { name: entry.name, scheduledTime: entry.scheduledTime, trigger: "schedule" };
+      runs.push(madeRunView(run, await this.#createRun(key, obj, pt, namespace, run)));
     }
     return journal.length > 0;
   }
@@ -510,8 +636,13 @@ export class PeriodicTaskReconciler {
     }
   }
 
-  /** Creates a run; returns its uid, or undefined when it existed already (adopted). */
+  /**
+   * Creates a run; returns its uid, or undefined when it existed already (adopted). A run made
+   * here is announced (RunCreated, `cadent_runs_total{outcome="created"}`) at once, and expected
+   * (see #made) until a written status records it.
+   */
   async #createRun(
+    key: string,
     obj: KubernetesObject,
     pt: PeriodicTask,
     namespace: string,
@@ -553,9 +684,19 @@ export class PeriodicTaskReconciler {
         namespace,
         body,
       });
-      const metadata = (made as KubernetesObject).metadata;
+      const uid = (made as KubernetesObject).metadata?.uid;
       this.#o.logger.info({ namespace, name: run.name, trigger: run.trigger }, "run created");
-      return metadata?.uid;
+      const expected = this.#made.get(key) ?? new Map<string, RunView>();
+      expected.set(run.name, madeRunView(run, uid));
+      this.#made.set(key, expected);
+      const announced = runCreatedEvent(run);
+      // Scheduled runs are routine (a spam-filter budget shared with their Tasks); a manual run
+      // answers an explicit request, so it is a decision.
+      this.#o.events.event(obj, announced.type, announced.reason, announced.message, {
+        routine: run.trigger !== "manual",
+      });
+      this.#o.metrics?.countRun("created");
+      return uid;
     } catch (err) {
       if (isAlreadyExists(err)) return undefined;
       throw err;
@@ -580,10 +721,6 @@ export class PeriodicTaskReconciler {
     }
   }
 
-  async #deleteRun(namespace: string, name: string): Promise<void> {
-    await deleteTask(this.#o.customObjects, namespace, name);
-  }
-
   async #writeStatus(
     obj: KubernetesObject,
     prev: PeriodicTaskStatus,
@@ -591,6 +728,7 @@ export class PeriodicTaskReconciler {
   ): Promise<void> {
     if (JSON.stringify(prev) === JSON.stringify(next)) return;
     this.#assertLeading();
-    await writeStatus(this.#o.customObjects, PERIODIC_TASK_PLURAL, obj, prev, next);
+    const written = await writeStatus(this.#o.customObjects, PERIODIC_TASK_PLURAL, obj, prev, next);
+    this.#ownWrites.wrote(objectKey(obj), obj.metadata?.resourceVersion, written);
   }
 }

@@ -8,13 +8,14 @@
  * 4. A Task not started by `expires` ends Expired.
  * 5. Otherwise the executor starts or observes the work, and the status follows it.
  * The status is rebuilt from the previous status and the executor's observation on every pass,
- * and written only when it changed, conditional on the resourceVersion it was built from.
+ * and written only when it changed, conditional on the resourceVersion it was built from. A change
+ * that only adds detail to a started Task's phase waits a few seconds for the next phase
+ * (status-coalescing.ts); a new phase is written at once.
  */
 import type { CustomObjectsApi, KubernetesObject } from "@kubernetes/client-node";
 import {
   ANNOTATIONS,
   FINISHED_TASK_PHASES,
-  STATUS_LIMITS,
   TASK_PLURAL,
   parseTask,
   type Condition,
@@ -28,10 +29,12 @@ import { setCondition } from "../runtime/conditions.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { ReadonlyStore } from "../runtime/store.ts";
-import { splitKey } from "../runtime/store.ts";
+import { objectKey, splitKey } from "../runtime/store.ts";
 import { Action } from "../runtime/workqueue.ts";
 import { deleteTask, writeStatus } from "./objects.ts";
 import { runTaskId } from "./runs.ts";
+import { CACHE_CATCH_UP_MS, OwnWrites, StatusCoalescer, taskChange } from "./status-coalescing.ts";
+import { capError, capResult, capWorker } from "./status-caps.ts";
 
 export interface TaskReconcilerOptions {
   tasks: ReadonlyStore<KubernetesObject>;
@@ -50,22 +53,7 @@ export const isFinishedPhase = (phase: TaskPhase | undefined): boolean =>
 
 const iso = (t: Date): string => t.toISOString().replace(/\.\d{3}Z$/, "Z");
 
-/** The result as stored: capped at 16 KiB of JSON text (then the cut text, flagged truncated). */
-export function capResult(result: unknown): {
-  result: unknown;
-  resultTruncated?: boolean;
-  resultPreview: string;
-} {
-  const text = JSON.stringify(result) ?? "null";
-  const preview =
-    text.length > STATUS_LIMITS.resultPreviewLength
-      ? `${text.slice(0, STATUS_LIMITS.resultPreviewLength - 1)}…`
-      : text;
-  if (Buffer.byteLength(text, "utf8") <= STATUS_LIMITS.resultBytes) return { result, resultPreview: preview };
-  let cut = text.slice(0, STATUS_LIMITS.resultBytes);
-  while (Buffer.byteLength(cut, "utf8") > STATUS_LIMITS.resultBytes) cut = cut.slice(0, -1);
-  return { result: cut, resultTruncated: true, resultPreview: preview };
-}
+export { capResult } from "./status-caps.ts";
 
 /** The PeriodicTask that owns a Task as its controller, if any. */
 function controllerOwner(obj: KubernetesObject): { kind: string; name: string; uid: string } | undefined {
@@ -96,6 +84,8 @@ export function expiryTime(task: Task, created: Date): Date | undefined {
 
 export class TaskReconciler {
   readonly #o: TaskReconcilerOptions;
+  readonly #coalescer = new StatusCoalescer();
+  readonly #ownWrites = new OwnWrites();
 
   constructor(options: TaskReconcilerOptions) {
     this.#o = options;
@@ -103,7 +93,14 @@ export class TaskReconciler {
 
   async reconcile(key: string): Promise<Action> {
     const obj = this.#o.tasks.get(key);
-    if (!obj) return Action.awaitChange();
+    if (!obj) {
+      this.#coalescer.settled(key);
+      this.#ownWrites.forget(key);
+      return Action.awaitChange();
+    }
+    // Our last status write is on its way to the cache, and brings the Task back here.
+    if (this.#ownWrites.isBehind(key, obj.metadata?.resourceVersion))
+      return Action.requeueAfter(CACHE_CATCH_UP_MS);
     const { namespace = "", name } = splitKey(key);
     const log = this.#o.logger;
     const parsed = parseTask(obj);
@@ -144,8 +141,6 @@ export class TaskReconciler {
     const cancelReason = obj.metadata?.annotations?.[ANNOTATIONS.cancel];
     if (cancelReason !== undefined) {
       await executor?.cancel(ctx, cancelReason);
-      this.#o.events.event(obj, "Normal", "Cancelled", `cancelled: ${cancelReason || "requested"}`);
-      this.#o.metrics?.countRun("cancelled");
       return this.#finish(
         obj,
         task,
@@ -158,6 +153,10 @@ export class TaskReconciler {
         },
         ctx.taskId,
         due,
+        () => {
+          this.#o.events.event(obj, "Normal", "Cancelled", `cancelled: ${cancelReason || "requested"}`);
+          this.#o.metrics?.countRun("cancelled");
+        },
       );
     }
 
@@ -178,8 +177,6 @@ export class TaskReconciler {
     // 4. Expired before it started.
     const expires = expiryTime(task, created);
     if (!started && expires && now >= expires) {
-      this.#o.events.event(obj, "Warning", "Expired", `not started by ${iso(expires)}`);
-      this.#o.metrics?.countRun("expired");
       return this.#finish(
         obj,
         task,
@@ -192,6 +189,10 @@ export class TaskReconciler {
         },
         ctx.taskId,
         due,
+        () => {
+          this.#o.events.event(obj, "Warning", "Expired", `not started by ${iso(expires)}`);
+          this.#o.metrics?.countRun("expired");
+        },
       );
     }
 
@@ -215,7 +216,9 @@ export class TaskReconciler {
     if (observed.queuedTime !== undefined && prev.queuedTime === undefined) {
       // The attempt started (Job created, message published): measure how late it was.
       if (observed.reason === "JobCreated") {
-        this.#o.events.event(obj, "Normal", "JobCreated", observed.message ?? "created the Job");
+        this.#o.events.event(obj, "Normal", "JobCreated", observed.message ?? "created the Job", {
+          routine: true,
+        });
       }
       if (owner?.kind === "PeriodicTask" && scheduledAnnotation) {
         const lag = (Date.parse(observed.queuedTime) - Date.parse(scheduledAnnotation)) / 1000;
@@ -223,27 +226,36 @@ export class TaskReconciler {
       }
     }
     if (isFinishedPhase(observed.phase)) {
-      this.#o.metrics?.countRun(observed.phase === "Succeeded" ? "succeeded" : "failed");
-      if (observed.phase === "Failed") {
-        this.#o.events.event(
-          obj,
-          "Warning",
-          observed.reason ?? "Failed",
-          observed.message ?? "the Task failed",
-        );
-      } else {
-        this.#o.events.event(obj, "Normal", "Succeeded", observed.message ?? "the Task succeeded");
-      }
-      return this.#finish(obj, task, prev, observed, ctx.taskId, due);
+      return this.#finish(obj, task, prev, observed, ctx.taskId, due, () => {
+        this.#o.metrics?.countRun(observed.phase === "Succeeded" ? "succeeded" : "failed");
+        if (observed.phase === "Failed") {
+          this.#o.events.event(
+            obj,
+            "Warning",
+            observed.reason ?? "Failed",
+            observed.message ?? "the Task failed",
+          );
+        } else {
+          this.#o.events.event(obj, "Normal", "Succeeded", observed.message ?? "the Task succeeded", {
+            routine: true,
+          });
+        }
+      });
     }
-    await this.#write(obj, prev, this.#merge(prev, observed, ctx, due));
-    log.debug({ namespace, name, phase: observed.phase }, "task observed");
+    const next = this.#merge(prev, observed, ctx, due);
+    const decision = this.#coalescer.decide(key, taskChange(prev, next), now.getTime());
+    if (decision.write) {
+      await this.#write(obj, prev, next);
+      this.#coalescer.settled(key);
+    }
+    log.debug({ namespace, name, phase: observed.phase, written: decision.write }, "task observed");
     const waits = [
       observed.requeueAfterMs,
       expires && !started ? expires.getTime() - now.getTime() : undefined,
+      decision.write || decision.lookAgainAt === undefined ? undefined : decision.lookAgainAt - now.getTime(),
     ];
-    const next = waits.filter((w): w is number => w !== undefined && w > 0);
-    return next.length ? Action.requeueAfter(Math.min(...next) + 100) : Action.awaitChange();
+    const pending = waits.filter((w): w is number => w !== undefined && w > 0);
+    return pending.length ? Action.requeueAfter(Math.min(...pending) + 100) : Action.awaitChange();
   }
 
   #merge(
@@ -261,9 +273,9 @@ export class TaskReconciler {
       ...(o.startTime ? { startTime: o.startTime } : {}),
       ...(o.completionTime ? { completionTime: o.completionTime } : {}),
       ...(o.attempts !== undefined ? { attempts: Math.max(o.attempts, prev.attempts ?? 0) } : {}),
-      ...(o.worker ? { worker: o.worker } : {}),
+      ...(o.worker ? { worker: capWorker(o.worker) } : {}),
       ...(o.jobName ? { jobName: o.jobName } : {}),
-      ...(o.error ? { error: o.error } : {}),
+      ...(o.error ? { error: capError(o.error) } : {}),
       observedGeneration: ctx.object.metadata?.generation,
     };
     if (o.result !== undefined) Object.assign(status, capResult(o.result));
@@ -292,10 +304,15 @@ export class TaskReconciler {
     o: Observation,
     taskId: string,
     due: Date,
+    announce: () => void,
   ): Promise<Action> {
     const now = this.#o.now();
     const status = this.#merge(prev, o, { object: obj, taskId, now }, due);
     await this.#write(obj, prev, status);
+    this.#coalescer.settled(objectKey(obj));
+    // Only once the finish is written: a conflicting write retries the reconcile, which would
+    // otherwise record the Event and count the run a second time.
+    announce();
     return this.#afterFinish(obj, task, status, now);
   }
 
@@ -324,6 +341,7 @@ export class TaskReconciler {
 
   /** Writes the status when it changed, conditional on the version it was built from. */
   async #write(obj: KubernetesObject, prev: TaskStatus, next: TaskStatus): Promise<void> {
-    await writeStatus(this.#o.customObjects, TASK_PLURAL, obj, prev, next);
+    const written = await writeStatus(this.#o.customObjects, TASK_PLURAL, obj, prev, next);
+    this.#ownWrites.wrote(objectKey(obj), obj.metadata?.resourceVersion, written);
   }
 }

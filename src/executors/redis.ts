@@ -17,7 +17,9 @@
  * - `timeoutSeconds` travels as the `timelimit` header and is enforced here too: no result within
  *   timeoutSeconds (+ a grace period) of the attempt's publish ends the Task Failed, TimedOut.
  * - Redis down: `sync` reports Pending with reason BrokerUnavailable and asks to look again with
- *   backoff; nothing throws into the controller.
+ *   backoff; nothing throws into the controller. A connection that stays silent with a command
+ *   outstanding is dropped and reopened, so a black-holed one cannot keep the controller away; the
+ *   results connection, which otherwise only listens, is PINGed so that it has a reply to miss.
  */
 import { hostname } from "node:os";
 import { Redis } from "ioredis";
@@ -52,6 +54,11 @@ export interface RedisExecutorOptions {
   timeoutGraceMs?: number;
   onRedisUp?: (up: boolean) => void;
 }
+
+/** How long a connection may stay silent with a command outstanding before it is reopened. */
+const SILENT_CONNECTION_MS = 10_000;
+/** How often the results connection is PINGed: a silent one is then replaced within 15 s. */
+const RESULTS_PING_MS = SILENT_CONNECTION_MS / 2;
 
 /** `cadent:published:<task id>`: attempt number → RFC 3339 publish time, and `msg:<n>` → the message. */
 export const publishRecordKey = (taskId: string): string => `cadent:published:${taskId}`;
@@ -118,6 +125,11 @@ export class RedisExecutor implements Executor {
   /** Task id → Task key, for the Tasks not finished yet. */
   readonly #tracked = new Map<string, string>();
   readonly #origin = `cadent-controller@${hostname()}`;
+  /** Why the command connection is down (WRONGPASS, ECONNREFUSED, ...), until it is ready again. */
+  #connectionError: string | undefined;
+  readonly #resultsPing: ReturnType<typeof setInterval>;
+  /** A PING on the results connection has not been answered yet: never queue a second one. */
+  #pinging = false;
 
   constructor(options: RedisExecutorOptions) {
     this.#o = options;
@@ -128,10 +140,22 @@ export class RedisExecutor implements Executor {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       retryStrategy: (times: number) => Math.min(200 * 2 ** Math.min(times, 6), 5_000),
+      // A connection that goes silent without closing (accepted by a proxy or load balancer whose
+      // backend is gone, a stalled Redis, a half-open connection) would otherwise wait forever,
+      // even for the ready check of a reconnect: give it up and reconnect. No command of the
+      // controller blocks, so a healthy Redis answers far sooner.
+      socketTimeout: SILENT_CONNECTION_MS,
     };
     // ioredis lets a password in the URL win over `password`: a password file must override it.
     const url = options.password === undefined ? options.url : redactUrl(options.url);
-    this.#redis = new Redis(url, { ...common, connectionName: "cadent-controller" });
+    // Auto-pipelining: the commands issued in one tick (a fire time's publishes for thousands of
+    // PeriodicTasks, a resync's reads) go out in one socket write instead of one write each, which
+    // was the largest cost of a fire in the CPU profile (docs/benchmarks.md, fire lag).
+    this.#redis = new Redis(url, {
+      ...common,
+      connectionName: "cadent-controller",
+      enableAutoPipelining: true,
+    });
     this.#sub = new Redis(url, {
       ...common,
       connectionName: "cadent-controller-results",
@@ -139,10 +163,21 @@ export class RedisExecutor implements Executor {
     });
     for (const conn of [this.#redis, this.#sub]) {
       // ioredis emits connection errors as events; without a listener they would crash the process.
-      conn.on("error", (err: Error) => options.logger.debug({ err: err.message }, "redis connection error"));
+      // Only the message is kept: a refused AUTH's error object holds the password in `command`.
+      const connection = conn === this.#redis ? "commands" : "results";
+      conn.on("error", (err: Error) => {
+        if (conn === this.#redis) this.#connectionError = err.message;
+        options.logger.debug({ connection, err: err.message }, "redis connection error");
+      });
     }
-    this.#redis.on("ready", () => options.onRedisUp?.(true));
-    this.#redis.on("close", () => options.onRedisUp?.(false));
+    this.#redis.on("ready", () => {
+      this.#connectionError = undefined;
+      options.onRedisUp?.(true);
+    });
+    this.#redis.on("close", () => {
+      this.#connectionError ??= "the connection was closed";
+      options.onRedisUp?.(false);
+    });
     this.#sub.on("ready", () => {
       void this.#sub.psubscribe(`${RESULT_KEY_PREFIX}*`).catch(() => undefined);
       // Results published while disconnected are only in the keys: look at every pending Task again.
@@ -152,6 +187,22 @@ export class RedisExecutor implements Executor {
       const key = this.#tracked.get(channel.slice(RESULT_KEY_PREFIX.length));
       if (key) options.onResult(key);
     });
+    // The results connection only listens, and socketTimeout only counts while a reply is awaited:
+    // gone silent (a half-open connection, a proxy whose backend is gone), it would drop every
+    // result published from then on, unnoticed. A PING gives it a reply to wait for (Redis answers
+    // one in subscriber mode too); unanswered, the connection is replaced and its "ready" handler
+    // above re-reads every pending Task's result.
+    this.#resultsPing = setInterval(() => {
+      if (this.#sub.status !== "ready" || this.#pinging) return;
+      this.#pinging = true;
+      this.#sub
+        .ping()
+        .catch(() => undefined)
+        .finally(() => {
+          this.#pinging = false;
+        });
+    }, RESULTS_PING_MS);
+    this.#resultsPing.unref();
   }
 
   /** The message and list key for an attempt of a Task. */
@@ -242,7 +293,10 @@ export class RedisExecutor implements Executor {
       return observed;
     } catch (err) {
       if (!isBrokerError(err)) throw err;
-      const message = `Redis is unavailable (${err instanceof Error ? err.message : String(err)}); retrying`;
+      // A command refused while disconnected says only "Stream isn't writeable": the connection's
+      // own error says why (a wrong password, a refused connection).
+      const cause = this.#connectionError ?? (err instanceof Error ? err.message : String(err));
+      const message = `Redis is unavailable (${cause}); retrying`;
       return {
         phase:
           ctx.status.phase === undefined || ctx.status.phase === "Scheduled" ? "Pending" : ctx.status.phase,
@@ -441,6 +495,7 @@ export class RedisExecutor implements Executor {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#resultsPing);
     this.#redis.disconnect();
     this.#sub.disconnect();
   }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { KubeRequest } from "../kube/client.ts";
 import type { QueueMetrics } from "../runtime/workqueue.ts";
 
 /** Which executor ran a Task. */
@@ -49,6 +50,7 @@ export class ControllerMetrics {
   readonly #leader: Gauge;
   readonly #informerSynced: Gauge<"resource">;
   readonly #apiRequests: Counter<"verb" | "code">;
+  readonly #kubeRequests: Counter<"verb" | "resource" | "subresource" | "code">;
   readonly #redisUp: Gauge;
 
   constructor() {
@@ -99,8 +101,14 @@ export class ControllerMetrics {
     });
     this.#apiRequests = new Counter({
       name: "cadent_api_requests_total",
-      help: 'Kubernetes API requests by verb and HTTP status code ("<error>" when no response arrived).',
+      help: 'Kubernetes API requests by verb and HTTP status code ("<error>" when no response arrived, "<unseen>" for watches). cadent_kube_requests_total has the same counts by resource too.',
       labelNames: ["verb", "code"],
+      registers,
+    });
+    this.#kubeRequests = new Counter({
+      name: "cadent_kube_requests_total",
+      help: 'Kubernetes API requests this process made, by verb (get, list, watch, create, update, patch, delete, deletecollection), resource plural, subresource ("status", or "") and HTTP status code ("<error>" when no response arrived, "<unseen>" for watches).',
+      labelNames: ["verb", "resource", "subresource", "code"],
       registers,
     });
     this.#redisUp = new Gauge({
@@ -150,9 +158,10 @@ export class ControllerMetrics {
     this.#informerSynced.set({ resource }, synced ? 1 : 0);
   }
 
-  /** `code` is the HTTP status as text, or "<error>" when the request got no response. */
-  countApiRequest(verb: string, code: string): void {
-    this.#apiRequests.inc({ verb, code });
+  /** `code` is the HTTP status as text, "<error>" when the request got no response, "<unseen>" for a watch. */
+  countApiRequest(request: KubeRequest, code: string): void {
+    this.#apiRequests.inc({ verb: request.verb, code });
+    this.#kubeRequests.inc({ ...request, code });
   }
 
   setRedisUp(up: boolean): void {

@@ -21,6 +21,14 @@ export const systemClock: Clock = {
   monotonic: () => performance.now(),
 };
 
+/**
+ * The longest delay `setTimeout` honours: 2^31 - 1 ms, about 24.8 days. Node runs a longer timeout
+ * after 1 ms (with a TimeoutOverflowWarning), so a requeue at a monthly or yearly schedule's next
+ * run would spin. Timers cap their delay at this, and when they fire early they wait again (the
+ * work queue) or find nothing due yet (a PeriodicTask's fire timer).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -29,12 +29,16 @@ export function apiErrorCode(err: unknown): number | undefined {
   return undefined;
 }
 
-/** The `Status` the API server sent with an error, if it can be read. */
+/**
+ * The `Status` the API server sent with an error, if it can be read: an ApiException's body, or
+ * the error itself when it is a Status (a watch `ERROR` event) or a Watch HTTP error, whose
+ * `message` is the status text.
+ */
 export function apiErrorStatus(err: unknown): { reason?: string; message?: string } | undefined {
-  if (typeof err !== "object" || err === null || !("body" in err)) {
+  if (typeof err !== "object" || err === null) {
     return undefined;
   }
-  let body: unknown = err.body;
+  let body: unknown = "body" in err ? err.body : apiErrorCode(err) === undefined ? undefined : err;
   if (typeof body === "string") {
     try {
       body = JSON.parse(body);

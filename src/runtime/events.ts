@@ -24,8 +24,15 @@ import { mergePatchOptions } from "./status.ts";
  * - Client-side aggregation: the same object + type + reason + message within `windowMs` of its
  *   previous occurrence bumps `count`/`lastTimestamp` of the existing Event instead of creating
  *   a new one, and bumps are coalesced into at most one PATCH per `flushIntervalMs` per Event.
- * - Spam filter (client-go's defaults): each involved object gets a bucket of 25 new Events,
- *   refilled one per 5 minutes; beyond that new Events are dropped (repeats still count).
+ * - Spam filter (client-go's defaults): a bucket of 25 new Events, refilled one per 5 minutes;
+ *   beyond that new Events are dropped (repeats still count). Decisions (the default) and routine
+ *   Events draw on separate buckets, so routine Events can never crowd out a decision:
+ *   - a decision's bucket is its involved object's (client-go's key);
+ *   - a routine Event's (`{ routine: true }`: "run created", "succeeded", one or more per run)
+ *     bucket is its series': the object's controller owner when it has one (every run of a
+ *     PeriodicTask and the PeriodicTask itself share one), else the object. A run every few
+ *     seconds then costs no Event write once the burst is spent; the runs themselves stay visible
+ *     in the owner's status and as objects.
  * - Messages are capped at 1024 characters (events.k8s.io/v1's limit on `note`).
  * - `close()` flushes pending bumps and then drops further Events.
  *
@@ -36,6 +43,15 @@ import { mergePatchOptions } from "./status.ts";
 export const REPORTING_CONTROLLER = "cadent.dev/controller";
 
 export type EventType = "Normal" | "Warning";
+
+export interface EventOptions {
+  /**
+   * A routine step that happens on every run ("run created", "succeeded"), rather than a decision
+   * a user must see (missed, skipped, replaced, failed, invalid, broker unavailable): it draws on
+   * the spam-filter bucket of its series (see above). Default false.
+   */
+  routine?: boolean;
+}
 
 /** The two Event writes; {@link coreV1EventSink} adapts CoreV1Api. */
 export interface EventSink {
@@ -58,9 +74,9 @@ export interface EventRecorderOptions {
   windowMs?: number;
   /** Default 10 s. */
   flushIntervalMs?: number;
-  /** New Events per object before the spam filter drops; default 25. */
+  /** New Events per bucket (object, or series of routine Events) before the spam filter drops; default 25. */
   burst?: number;
-  /** One new Event per object per this many ms after the burst; default 5 min. */
+  /** One new Event per bucket per this many ms after the burst; default 5 min. */
   refillEveryMs?: number;
   /** Default 4096. */
   maxEntries?: number;
@@ -121,9 +137,15 @@ export class EventRecorder {
   }
 
   /** Records an Event about `obj`. Never throws. */
-  event(obj: KubernetesObject, type: EventType, reason: string, message: string): void {
+  event(
+    obj: KubernetesObject,
+    type: EventType,
+    reason: string,
+    message: string,
+    options: EventOptions = {},
+  ): void {
     try {
-      this.#record(obj, type, reason, message);
+      this.#record(obj, type, reason, message, options.routine ?? false);
     } catch (err) {
       this.#logger.error({ reason, err }, "cannot record event; dropped");
     }
@@ -145,7 +167,7 @@ export class EventRecorder {
     await this.flush();
   }
 
-  #record(obj: KubernetesObject, type: EventType, reason: string, message: string): void {
+  #record(obj: KubernetesObject, type: EventType, reason: string, message: string, routine: boolean): void {
     if (this.#closed) {
       return;
     }
@@ -182,7 +204,9 @@ export class EventRecorder {
       return;
     }
 
-    if (!this.#takeToken(objectId, nowMono)) {
+    const owner = meta.ownerReferences?.find((ref) => ref.controller)?.uid;
+    const bucketKey = routine ? `routine/${owner ?? objectId}` : objectId;
+    if (!this.#takeToken(bucketKey, nowMono)) {
       this.#logger.debug({ object: objectId, reason: cappedReason }, "event dropped by the spam filter");
       return;
     }
@@ -288,12 +312,12 @@ export class EventRecorder {
     }
   }
 
-  #takeToken(objectId: string, now: number): boolean {
-    const bucket = this.#buckets.get(objectId) ?? { tokens: this.#burst, last: now };
+  #takeToken(key: string, now: number): boolean {
+    const bucket = this.#buckets.get(key) ?? { tokens: this.#burst, last: now };
     bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.last) / this.#refillEveryMs);
     bucket.last = now;
-    this.#buckets.delete(objectId);
-    this.#buckets.set(objectId, bucket);
+    this.#buckets.delete(key);
+    this.#buckets.set(key, bucket);
     while (this.#buckets.size > this.#maxEntries) {
       const oldest = this.#buckets.keys().next();
       if (oldest.done) {

@@ -482,11 +482,26 @@ export class Informer<T extends KubernetesObject> {
   }
 }
 
+/** One page of a paginated list: pass both to the list call (`limit`, and `_continue` when set). */
+export interface ListPage {
+  limit: number;
+  continue: string | undefined;
+}
+
+/** The default page size of a list, client-go's reflector's. */
+export const LIST_PAGE_SIZE = 500;
+
 export interface KubeListWatchOptions<T extends KubernetesObject> {
   /** The collection's URL path, e.g. `/apis/cadent.dev/v1alpha1/periodictasks` (all namespaces). */
   path: string;
-  /** One list call, e.g. `() => customObjects.listClusterCustomObject({...})`. */
-  list: () => Promise<KubernetesListObject<T>>;
+  /**
+   * One list call for one page, e.g. `(page) => customObjects.listClusterCustomObject({...,
+   * limit: page.limit, _continue: page.continue})`. A call that ignores `page` lists everything
+   * at once.
+   */
+  list: (page: ListPage) => Promise<KubernetesListObject<T>>;
+  /** Objects per page; default {@link LIST_PAGE_SIZE}. */
+  pageSize?: number;
   labelSelector?: string;
   fieldSelector?: string;
   /**
@@ -496,6 +511,13 @@ export interface KubeListWatchOptions<T extends KubernetesObject> {
    * resources, which CustomObjectsApi lists as raw JSON too.
    */
   decode?: (raw: unknown) => T;
+  /**
+   * What the cache keeps of an object (client-go's `SetTransform`), applied to every listed and
+   * watched object as soon as it is decoded, and a page at a time, so that a large list never
+   * holds more than one page of full objects. It receives an object nothing else references and
+   * may change it in place. Default: the object as decoded. See cache-transforms.ts.
+   */
+  transform?: (obj: T) => T;
   /** Server-side watch timeout; default 5–10 min at random, as client-go's reflector. */
   timeoutSeconds?: number;
 }
@@ -507,6 +529,13 @@ export interface KubeListWatchOptions<T extends KubernetesObject> {
  */
 export function decodeBuiltInKind<T extends KubernetesObject>(raw: unknown): T {
   return loadYaml<T>(JSON.stringify(raw));
+}
+
+/** The token of the next page: `continue` in raw JSON, `_continue` in client-node's V1ListMeta. */
+function continueToken(list: KubernetesListObject<KubernetesObject>): string | undefined {
+  const meta: Record<string, unknown> = { ...list.metadata };
+  const token = meta["continue"] ?? meta["_continue"];
+  return typeof token === "string" && token !== "" ? token : undefined;
 }
 
 /** client-node's Watch ends an idle watch with a DOMException named TimeoutError. */
@@ -533,10 +562,24 @@ export function kubeListWatchSource<T extends KubernetesObject>(
   const watcher = new Watch(kubeConfig);
   // Raw watch objects are plain JSON; by default they are taken as T, like client-node's own informer.
   const decode = options.decode ?? ((raw: unknown) => raw as T);
+  const transform = options.transform ?? ((obj: T) => obj);
+  const limit = options.pageSize ?? LIST_PAGE_SIZE;
   return {
-    async list() {
-      const list = await options.list();
-      return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? "" };
+    async list(signal) {
+      // Pages of one consistent snapshot (the continue token pins its resourceVersion), as
+      // client-go's reflector lists: the API server never builds one huge response, and each page
+      // is transformed before the next arrives. An expired token (410) fails the list, and the
+      // informer lists again from the start.
+      const items: T[] = [];
+      let page: ListPage = { limit, continue: undefined };
+      for (;;) {
+        signal.throwIfAborted();
+        const list = await options.list(page);
+        for (const obj of list.items) items.push(transform(obj));
+        const next = continueToken(list);
+        if (!next) return { items, resourceVersion: list.metadata?.resourceVersion ?? "" };
+        page = { limit, continue: next };
+      }
     },
     async watch(resourceVersion, signal, onEvent, onDone) {
       const params: Record<string, string | number | boolean | undefined> = {
@@ -570,7 +613,7 @@ export function kubeListWatchSource<T extends KubernetesObject>(
             (type === "ADDED" || type === "MODIFIED" || type === "DELETED") &&
             isKubernetesObject(raw)
           ) {
-            onEvent({ type, object: decode(raw) });
+            onEvent({ type, object: transform(decode(raw)) });
           }
         },
         onDone,

@@ -92,6 +92,17 @@ export interface LeaderElectionOptions {
 /** client-go's JitterFactor for the acquire loop. */
 const ACQUIRE_JITTER = 1.2;
 
+/**
+ * How long one Lease request (a get or a replace) may take before it is abandoned: half of what
+ * the renew deadline leaves after one retry period. A renewal caught on a dead (half-open)
+ * connection then fails in time for a second attempt, on a new connection, before the deadline;
+ * without a limit it would hold the elector until the deadline and leadership would be lost
+ * although the API server answers.
+ */
+export function leaseRequestTimeoutMs(renewDeadlineMs: number, retryPeriodMs: number): number {
+  return Math.max(1_000, Math.floor((renewDeadlineMs - retryPeriodMs) / 2));
+}
+
 /** `promise`'s value, or false as soon as `signal` aborts. */
 function untilAborted(promise: Promise<boolean>, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) {

@@ -1,5 +1,5 @@
 import { TokenBucket } from "./backoff.ts";
-import { systemClock } from "./clock.ts";
+import { MAX_TIMER_MS, systemClock } from "./clock.ts";
 import type { Clock } from "./clock.ts";
 import { silentLogger } from "./logger.ts";
 import type { Logger } from "./logger.ts";
@@ -119,7 +119,7 @@ export class WorkQueue {
   /** Keys that need processing: queued, or added again while processing. */
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
-  readonly #waiting = new Map<string, { readyAt: number; timer: ReturnType<typeof setTimeout> }>();
+  readonly #waiting: DelayedKeys;
   readonly #failures = new Map<string, number>();
   readonly #bucket: TokenBucket;
   readonly #limits: RateLimitOptions;
@@ -138,6 +138,7 @@ export class WorkQueue {
     this.#bucket = new TokenBucket({ qps: this.#limits.qps, burst: this.#limits.burst }, this.#clock);
     this.#metrics = options.metrics ?? {};
     this.#logger = options.logger ?? silentLogger;
+    this.#waiting = new DelayedKeys(this.#clock, (key) => this.add(key));
   }
 
   /** Keys ready to be handed out. */
@@ -172,17 +173,7 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const readyAt = this.#clock.monotonic() + ms;
-    const pending = this.#waiting.get(key);
-    if (pending && pending.readyAt <= readyAt) {
-      return;
-    }
-    clearTimeout(pending?.timer);
-    const timer = setTimeout(() => {
-      this.#waiting.delete(key);
-      this.add(key);
-    }, ms);
-    this.#waiting.set(key, { readyAt, timer });
+    this.#waiting.add(key, this.#clock.monotonic() + ms);
   }
 
   /** Adds `key` after its backoff; each call counts one more failure for it until `forget`. */
@@ -243,9 +234,6 @@ export class WorkQueue {
     this.#drained = new Promise((resolve) => {
       this.#resolveDrained = resolve;
     });
-    for (const { timer } of this.#waiting.values()) {
-      clearTimeout(timer);
-    }
     this.#waiting.clear();
     this.#queue.clear();
     this.#dirty.clear();
@@ -331,5 +319,112 @@ export class WorkQueue {
 
   #reportDepth(): void {
     this.#metrics.depth?.(this.#queue.size);
+  }
+}
+
+/**
+ * Keys waiting to be added, each at the earliest time asked for, behind a single timer (client-go's
+ * delaying queue keeps a heap the same way). A timer per key costs a Timeout object, its closure
+ * and often a Node timer list of its own, about 300 bytes for every PeriodicTask waiting for its
+ * next run; this costs a heap entry.
+ */
+class DelayedKeys {
+  readonly #clock: Clock;
+  readonly #onDue: (key: string) => void;
+  /** The time each key is due (monotonic ms): the earliest requested. */
+  readonly #due = new Map<string, number>();
+  /**
+   * A binary min-heap of (time, key). An entry whose time is no longer its key's `#due` is stale
+   * (the key was moved earlier, or was due already) and skipped when it reaches the top.
+   */
+  readonly #heap: { at: number; key: string }[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+
+  constructor(clock: Clock, onDue: (key: string) => void) {
+    this.#clock = clock;
+    this.#onDue = onDue;
+  }
+
+  /** Makes `key` due at `at`, unless it is due earlier already. */
+  add(key: string, at: number): void {
+    const due = this.#due.get(key);
+    if (due !== undefined && due <= at) return;
+    this.#due.set(key, at);
+    this.#push({ at, key });
+    // Keys that are moved earlier again and again leave stale entries: drop them now and then.
+    if (this.#heap.length > 2 * this.#due.size + 64) this.#rebuild();
+    this.#arm();
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#due.clear();
+    this.#heap.length = 0;
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = this.#clock.monotonic();
+    for (let top = this.#heap[0]; top && top.at <= now; top = this.#heap[0]) {
+      this.#pop();
+      if (this.#due.get(top.key) !== top.at) continue;
+      this.#due.delete(top.key);
+      this.#onDue(top.key);
+    }
+    this.#arm();
+  }
+
+  /** Arms the timer for the earliest entry, unless it is armed for that time or earlier already. */
+  #arm(): void {
+    const top = this.#heap[0];
+    if (!top || top.at >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = top.at;
+    // Beyond MAX_TIMER_MS the timer fires early, finds nothing due and is armed again.
+    const delay = Math.min(Math.max(0, top.at - this.#clock.monotonic()), MAX_TIMER_MS);
+    this.#timer = setTimeout(() => this.#fire(), delay);
+  }
+
+  #rebuild(): void {
+    this.#heap.length = 0;
+    for (const [key, at] of this.#due) this.#push({ at, key });
+  }
+
+  #push(entry: { at: number; key: string }): void {
+    const heap = this.#heap;
+    let i = heap.push(entry) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const up = heap[parent];
+      if (!up || up.at <= entry.at) break;
+      heap[i] = up;
+      i = parent;
+    }
+    heap[i] = entry;
+  }
+
+  #pop(): void {
+    const heap = this.#heap;
+    const last = heap.pop();
+    if (!last || heap.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let child = left;
+      const r = heap[right];
+      const l = heap[left];
+      if (!l) break;
+      if (r && r.at < l.at) child = right;
+      const smaller = heap[child];
+      if (!smaller || smaller.at >= last.at) break;
+      heap[i] = smaller;
+      i = child;
+    }
+    heap[i] = last;
   }
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dropBookkeeping } from "../../src/runtime/cache-transform.ts";
 import { EventRecorder, coreV1EventSink } from "../../src/runtime/events.ts";
 import { Informer, decodeBuiltInKind, kubeListWatchSource } from "../../src/runtime/informer.ts";
 import { LeaderElector, coordinationLeaseClient } from "../../src/runtime/leader-election.ts";
@@ -59,6 +60,56 @@ describe("Informer", () => {
       expect(seen).toEqual(["add 1", "update 2", "delete"]);
       expect(informer.store.getByName(ns.name, "watched")).toBeUndefined();
       expect(informer.status()).toMatchObject({ synced: true, restarts: 0 });
+    } finally {
+      informer.stop();
+    }
+  });
+});
+
+describe("Informer with pages and a transform", () => {
+  it("lists every page and caches listed and watched objects as the transform leaves them", async () => {
+    const labelSelector = "paged=yes";
+    const create = (name: string) =>
+      core.createNamespacedConfigMap({
+        namespace: ns.name,
+        body: { metadata: { name, labels: { paged: "yes" } }, data: { v: name } },
+      });
+    for (const name of ["paged-0", "paged-1", "paged-2", "paged-3", "paged-4"]) await create(name);
+    const pagesAsked: (string | undefined)[] = [];
+    const informer = new Informer<k8s.V1ConfigMap>({
+      name: "configmaps-paged",
+      source: kubeListWatchSource(kc, {
+        path: `/api/v1/namespaces/${ns.name}/configmaps`,
+        labelSelector,
+        pageSize: 2,
+        list: (page) => {
+          pagesAsked.push(page.continue);
+          return core.listNamespacedConfigMap({
+            namespace: ns.name,
+            labelSelector,
+            limit: page.limit,
+            _continue: page.continue,
+          });
+        },
+        decode: decodeBuiltInKind,
+        transform: dropBookkeeping,
+      }),
+    });
+    informer.start();
+    try {
+      expect(await informer.waitForSync(AbortSignal.timeout(30_000))).toBe(true);
+      expect(pagesAsked).toHaveLength(3);
+      expect(pagesAsked[0]).toBeUndefined();
+      expect(informer.store.keys().sort()).toEqual(
+        ["paged-0", "paged-1", "paged-2", "paged-3", "paged-4"].map((n) => `${ns.name}/${n}`),
+      );
+      await create("paged-5");
+      await waitFor("the watched ConfigMap", async () => informer.store.size === 6, { timeoutMs: 15_000 });
+      // The API server sends managedFields with every object; the cache keeps none.
+      const live = await core.readNamespacedConfigMap({ namespace: ns.name, name: "paged-5" });
+      expect(live.metadata?.managedFields?.length).toBeGreaterThan(0);
+      expect(informer.store.list().map((cm) => cm.metadata?.managedFields)).toEqual(Array(6).fill(undefined));
+      expect(informer.store.getByName(ns.name, "paged-5")?.data).toEqual({ v: "paged-5" });
     } finally {
       informer.stop();
     }

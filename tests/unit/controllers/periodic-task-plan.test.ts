@@ -226,6 +226,7 @@ describe("planPeriodicTask: the first run after creation", () => {
         type: "Normal",
         reason: "RunCreated",
         message: "created run report-1798797600 for 2027-01-01T10:00:00Z",
+        run: "report-1798797600",
       },
     ]);
     expect(p.outcomes).toEqual({ created: 1, missed: 0, skipped: 0, replaced: 0, succeeded: 0, failed: 0 });
@@ -858,6 +859,7 @@ describe("planPeriodicTask: run now", () => {
         type: "Normal",
         reason: "RunCreated",
         message: `created manual run ${manualRunName(PT, "deploy-42")} (run-now token deploy-42)`,
+        run: manualRunName(PT, "deploy-42"),
       },
     ]);
     // A manual run does not move the schedule.

@@ -13,11 +13,13 @@ import {
 } from "@kubernetes/client-node";
 import type { HttpLibrary } from "@kubernetes/client-node";
 import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
   createKubeClients,
   loadKubeConfig,
+  describeRequest,
   rateLimitedHttpLibrary,
-  requestVerb,
 } from "../../../src/kube/client.ts";
+import type { KubeRequest } from "../../../src/kube/client.ts";
 import { RequestRateLimiter } from "../../../src/kube/rate-limiter.ts";
 
 const T0 = new Date("2030-01-01T00:00:00Z").getTime();
@@ -71,9 +73,17 @@ function fakeTransport(
   return { httpApi, requests };
 }
 
-function recordingMetrics(): { countApiRequest: (verb: string, code: string) => void; counted: string[] } {
+/** Records each counted request as "verb resource[/subresource] code". */
+function recordingMetrics(): {
+  countApiRequest: (request: KubeRequest, code: string) => void;
+  counted: string[];
+} {
   const counted: string[] = [];
-  return { counted, countApiRequest: (verb, code) => counted.push(`${verb} ${code}`) };
+  return {
+    counted,
+    countApiRequest: ({ verb, resource, subresource }, code) =>
+      counted.push(`${verb} ${[resource, subresource].filter(Boolean).join("/")} ${code}`),
+  };
 }
 
 function kubeConfig(): KubeConfig {
@@ -82,29 +92,55 @@ function kubeConfig(): KubeConfig {
   return kc;
 }
 
-describe("requestVerb", () => {
+/** With a CA, for which client-node makes an undici Agent (a connection pool) per request. */
+function kubeConfigWithCa(): KubeConfig {
+  const kc = new KubeConfig();
+  const ca = Buffer.from("a CA certificate").toString("base64");
+  kc.loadFromString(
+    KUBECONFIG_YAML.replace(
+      `{server: "${SERVER}"}`,
+      `{server: "${SERVER}", certificate-authority-data: ${ca}}`,
+    ),
+  );
+  return kc;
+}
+
+describe("describeRequest", () => {
   it.each([
-    ["GET", "/api/v1/namespaces", "list"],
-    ["GET", "/api/v1/namespaces/team-a", "get"],
-    ["PUT", "/api/v1/namespaces/team-a/status", "update"],
-    ["GET", "/api/v1/namespaces/team-a/pods", "list"],
-    ["GET", "/api/v1/namespaces/team-a/pods/web-0", "get"],
-    ["GET", "/api/v1/namespaces/team-a/pods/web-0/log", "get"],
-    ["GET", "/api/v1/pods?watch=true&resourceVersion=5", "watch"],
-    ["GET", "/api/v1/watch/namespaces/team-a/pods", "watch"],
-    ["GET", "/apis/cadent.dev/v1alpha1/periodictasks", "list"],
-    ["GET", "/apis/cadent.dev/v1alpha1/namespaces/team-a/periodictasks/nightly", "get"],
-    ["POST", "/apis/cadent.dev/v1alpha1/namespaces/team-a/tasks", "create"],
-    ["PUT", "/apis/coordination.k8s.io/v1/namespaces/default/leases/cadent-controller", "update"],
-    ["PATCH", "/apis/cadent.dev/v1alpha1/namespaces/team-a/tasks/nightly-1/status", "patch"],
-    ["DELETE", "/apis/batch/v1/namespaces/team-a/jobs/nightly-1", "delete"],
-    ["DELETE", "/apis/batch/v1/namespaces/team-a/jobs", "deletecollection"],
-    ["GET", "/apis/cadent.dev/v1alpha1", "get"],
-    ["GET", "/version", "get"],
-    ["GET", "/k8s/clusters/c-m-1/api/v1/namespaces/team-a/pods", "list"],
-    ["OPTIONS", "/api/v1/pods", "options"],
-  ])("%s %s is %s", (method, path, verb) => {
-    expect(requestVerb(method, `${SERVER}${path}`)).toBe(verb);
+    ["GET", "/api/v1/namespaces", "list", "namespaces", ""],
+    ["GET", "/api/v1/namespaces/team-a", "get", "namespaces", ""],
+    ["PUT", "/api/v1/namespaces/team-a/status", "update", "namespaces", "status"],
+    ["GET", "/api/v1/namespaces/team-a/pods", "list", "pods", ""],
+    ["GET", "/api/v1/namespaces/team-a/pods/web-0", "get", "pods", ""],
+    ["GET", "/api/v1/namespaces/team-a/pods/web-0/log", "get", "pods", "log"],
+    ["GET", "/api/v1/pods?watch=true&resourceVersion=5", "watch", "pods", ""],
+    ["GET", "/api/v1/watch/namespaces/team-a/pods", "watch", "pods", ""],
+    ["POST", "/api/v1/namespaces/team-a/events", "create", "events", ""],
+    ["GET", "/apis/cadent.dev/v1alpha1/periodictasks", "list", "periodictasks", ""],
+    ["GET", "/apis/cadent.dev/v1alpha1/namespaces/team-a/periodictasks/nightly", "get", "periodictasks", ""],
+    ["POST", "/apis/cadent.dev/v1alpha1/namespaces/team-a/tasks", "create", "tasks", ""],
+    [
+      "PUT",
+      "/apis/coordination.k8s.io/v1/namespaces/default/leases/cadent-controller",
+      "update",
+      "leases",
+      "",
+    ],
+    [
+      "PATCH",
+      "/apis/cadent.dev/v1alpha1/namespaces/team-a/tasks/nightly-1/status",
+      "patch",
+      "tasks",
+      "status",
+    ],
+    ["DELETE", "/apis/batch/v1/namespaces/team-a/jobs/nightly-1", "delete", "jobs", ""],
+    ["DELETE", "/apis/batch/v1/namespaces/team-a/jobs", "deletecollection", "jobs", ""],
+    ["GET", "/apis/cadent.dev/v1alpha1", "get", "", ""],
+    ["GET", "/version", "get", "", ""],
+    ["GET", "/k8s/clusters/c-m-1/api/v1/namespaces/team-a/pods", "list", "pods", ""],
+    ["OPTIONS", "/api/v1/pods", "options", "pods", ""],
+  ])("%s %s is %s of %s, subresource '%s'", (method, path, verb, resource, subresource) => {
+    expect(describeRequest(method, `${SERVER}${path}`)).toEqual({ verb, resource, subresource });
   });
 });
 
@@ -124,7 +160,7 @@ describe("rateLimitedHttpLibrary", () => {
     expect(sentAt).toEqual([0, 100, 200]);
   });
 
-  it("counts each request by verb and status code, and a request without a response as <error>", async () => {
+  it("counts each request by verb, resource and status code, and a request without a response as <error>", async () => {
     const metrics = recordingMetrics();
     const { httpApi } = fakeTransport((req) =>
       req.getHttpMethod() === "DELETE" ? new Error("socket hang up") : response(404, {}),
@@ -136,7 +172,7 @@ describe("rateLimitedHttpLibrary", () => {
     await expect(
       library.send(new RequestContext(`${SERVER}/apis/batch/v1/namespaces/a/jobs/j`, "DELETE")).toPromise(),
     ).rejects.toThrow("socket hang up");
-    expect(metrics.counted).toEqual(["get 404", "delete <error>"]);
+    expect(metrics.counted).toEqual(["get namespaces 404", "delete jobs <error>"]);
   });
 
   it("pauses every request for the Retry-After of a 429, and passes the 429 on", async () => {
@@ -184,7 +220,21 @@ describe("createKubeClients", () => {
       Authorization: "Bearer s3cr3t-token",
       "User-Agent": "cadent",
     });
-    expect(metrics.counted).toEqual(["get 200"]);
+    expect(metrics.counted).toEqual(["get namespaces 200"]);
+  });
+
+  it("sends every request through one connection pool, where client-node would make a new one per request", async () => {
+    const { httpApi, requests } = fakeTransport(() => response(200, { items: [], metadata: {} }));
+    const clients = createKubeClients(kubeConfigWithCa(), { qps: 50, burst: 100, httpApi });
+
+    await clients.core.listNamespace();
+    await clients.batch.listNamespacedJob({ namespace: "team-a" });
+    await clients.coordination.listNamespacedLease({ namespace: "default" });
+
+    const [first, ...others] = requests.map((r) => r.getDispatcher());
+    expect(first).toBeDefined();
+    expect(others).toHaveLength(2);
+    for (const dispatcher of others) expect(dispatcher).toBe(first);
   });
 
   it("limits and counts every client, including calls that bring their own middleware", async () => {
@@ -202,7 +252,12 @@ describe("createKubeClients", () => {
     await clients.coordination.listNamespacedLease({ namespace: "default" }, { middleware: [] });
     await clients.events.listNamespacedEvent({ namespace: "team-a" });
 
-    expect(metrics.counted).toEqual(["list 200", "list 200", "list 200", "list 200"]);
+    expect(metrics.counted).toEqual([
+      "list periodictasks 200",
+      "list jobs 200",
+      "list leases 200",
+      "list events 200",
+    ]);
   });
 
   it("keeps Lease requests out of the shared bucket, so reconcile traffic cannot delay a renewal", async () => {
@@ -244,6 +299,20 @@ describe("createKubeClients", () => {
     expect(contexts[1]?.getHeaders()).toMatchObject({ Authorization: "Bearer s3cr3t-token" });
   });
 
+  it("counts each watch the watch KubeConfig authenticates once, with the code <unseen>", async () => {
+    const metrics = recordingMetrics();
+    const clients = createKubeClients(kubeConfig(), {
+      qps: 50,
+      burst: 100,
+      metrics,
+      httpApi: fakeTransport().httpApi,
+    });
+    await clients.kubeConfig.applySecurityAuthentication(
+      new RequestContext(`${SERVER}/apis/cadent.dev/v1alpha1/namespaces/team-a/tasks?watch=true`, "GET"),
+    );
+    expect(metrics.counted).toEqual(["watch tasks <unseen>"]);
+  });
+
   it("shares the limiter between the API clients and the watch KubeConfig", async () => {
     const { httpApi } = fakeTransport(() => response(200, { items: [], metadata: {} }));
     const clients = createKubeClients(kubeConfig(), { qps: 1, burst: 1, httpApi });
@@ -254,6 +323,147 @@ describe("createKubeClients", () => {
       .then(() => (watchAt = elapsed()));
     await vi.advanceTimersByTimeAsync(2_000);
     expect(watchAt).toBe(1_000);
+  });
+});
+
+/** A transport whose requests are never answered, as on a half-open connection: they end only when aborted. */
+function silentTransport(): HttpLibrary {
+  return wrapHttpLibrary({
+    send(request) {
+      return new Promise((_resolve, reject) => {
+        const signal = request.getSignal();
+        signal?.addEventListener("abort", () => reject(signal.reason as Error), { once: true });
+      });
+    },
+  });
+}
+
+/** "abandoned@<ms>" when `call` fails, "answered" when it succeeds. */
+const outcome = (call: Promise<unknown>): Promise<string> =>
+  call.then(
+    () => "answered",
+    () => `abandoned@${elapsed()}`,
+  );
+
+describe("request timeouts", () => {
+  it("abandons a request that has no response after the timeout, says which one, and counts it as <error>", async () => {
+    const metrics = recordingMetrics();
+    const library = rateLimitedHttpLibrary(
+      silentTransport(),
+      new RequestRateLimiter({ qps: 100, burst: 10 }),
+      {
+        metrics,
+        timeoutMs: 5_000,
+      },
+    );
+    const path = "/apis/cadent.dev/v1alpha1/namespaces/team-a/tasks/nightly-1/status";
+    const failure = library
+      .send(new RequestContext(`${SERVER}${path}`, "PATCH"))
+      .toPromise()
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(metrics.counted).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await failure).toEqual(
+      new Error(
+        `no response from the Kubernetes API server to PATCH ${path} within 5000 ms (a half-open connection?); the request was abandoned`,
+      ),
+    );
+    expect(metrics.counted).toEqual(["patch tasks/status <error>"]);
+  });
+
+  it("starts the clock when the request is sent, not while it waits for the limiter", async () => {
+    const limiter = new RequestRateLimiter({ qps: 1, burst: 1 });
+    const library = rateLimitedHttpLibrary(silentTransport(), limiter, { timeoutMs: 5_000 });
+    const first = outcome(library.send(new RequestContext(`${SERVER}/api/v1/namespaces`, "GET")).toPromise());
+    const second = outcome(
+      library.send(new RequestContext(`${SERVER}/api/v1/namespaces`, "GET")).toPromise(),
+    );
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect([await first, await second]).toEqual(["abandoned@5000", "abandoned@6000"]);
+  });
+
+  it("a caller's own abort still ends the request, with the caller's reason", async () => {
+    const library = rateLimitedHttpLibrary(
+      silentTransport(),
+      new RequestRateLimiter({ qps: 100, burst: 10 }),
+      {
+        timeoutMs: 5_000,
+      },
+    );
+    const request = new RequestContext(`${SERVER}/api/v1/namespaces`, "GET");
+    const caller = new AbortController();
+    request.setSignal(caller.signal);
+    const failure = library
+      .send(request)
+      .toPromise()
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    await vi.advanceTimersByTimeAsync(1_000);
+    caller.abort(new Error("leadership lost"));
+    expect(await failure).toEqual(new Error("leadership lost"));
+  });
+
+  it("Lease requests have a timeout of their own, so a stuck renewal fails inside the renew deadline", async () => {
+    const clients = createKubeClients(kubeConfig(), {
+      qps: 50,
+      burst: 100,
+      httpApi: silentTransport(),
+      requestTimeoutMs: 60_000,
+      leaseRequestTimeoutMs: 4_000,
+    });
+    const lease = outcome(clients.coordination.readNamespacedLease({ namespace: "default", name: "cadent" }));
+    const namespace = outcome(clients.core.readNamespace({ name: "team-a" }));
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect({ lease: await lease, namespace: await namespace }).toEqual({
+      lease: "abandoned@4000",
+      namespace: "abandoned@60000",
+    });
+  });
+
+  it("a request abandoned for lack of a response retires the shared pool: the next request gets a new one", async () => {
+    const requests: RequestContext[] = [];
+    const silent = silentTransport();
+    const httpApi = wrapHttpLibrary({
+      send(request) {
+        requests.push(request);
+        return requests.length === 1 ? silent.send(request).toPromise() : Promise.resolve(response(200, {}));
+      },
+    });
+    const clients = createKubeClients(kubeConfigWithCa(), {
+      qps: 50,
+      burst: 100,
+      httpApi,
+      requestTimeoutMs: 5_000,
+    });
+    const stuck = outcome(clients.core.readNamespace({ name: "team-a" }));
+    await clients.core.readNamespace({ name: "team-b" }); // answered, on the same pool
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(await stuck).toBe("abandoned@5000");
+    await clients.core.readNamespace({ name: "team-c" });
+
+    const [pool, sameMeanwhile, next] = requests.map((r) => r.getDispatcher());
+    expect(sameMeanwhile).toBe(pool);
+    expect(next).toBeDefined();
+    expect(next).not.toBe(pool);
+    // Destroyed, so whatever else was stuck on it fails now rather than at its own timeout.
+    expect(pool).toHaveProperty("destroyed", true);
+  });
+
+  it("every request has a timeout by default: the API server's own minute", async () => {
+    const clients = createKubeClients(kubeConfig(), { qps: 50, burst: 100, httpApi: silentTransport() });
+    const namespace = outcome(clients.core.readNamespace({ name: "team-a" }));
+    const lease = outcome(clients.coordination.readNamespacedLease({ namespace: "default", name: "cadent" }));
+    await vi.advanceTimersByTimeAsync(DEFAULT_REQUEST_TIMEOUT_MS);
+    expect([await namespace, await lease]).toEqual([
+      `abandoned@${DEFAULT_REQUEST_TIMEOUT_MS}`,
+      `abandoned@${DEFAULT_REQUEST_TIMEOUT_MS}`,
+    ]);
   });
 });
 

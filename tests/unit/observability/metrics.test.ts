@@ -19,6 +19,7 @@ describe("ControllerMetrics", () => {
       cadent_leader: "gauge",
       cadent_informer_synced: "gauge",
       cadent_api_requests_total: "counter",
+      cadent_kube_requests_total: "counter",
       cadent_redis_up: "gauge",
     };
     for (const [name, type] of Object.entries(expected)) {
@@ -73,7 +74,7 @@ describe("ControllerMetrics", () => {
     metrics.setQueueDepth("task", 7);
     metrics.setLeader(true);
     metrics.setInformerSynced("periodictasks.cadent.dev", true);
-    metrics.countApiRequest("patch", "409");
+    metrics.countApiRequest({ verb: "patch", resource: "tasks", subresource: "status" }, "409");
     metrics.setRedisUp(true);
     const text = await metrics.render();
     expect(sample(text, 'cadent_runs_total{outcome="missed"}')).toBe(3);
@@ -83,6 +84,12 @@ describe("ControllerMetrics", () => {
     expect(sample(text, "cadent_leader")).toBe(1);
     expect(sample(text, 'cadent_informer_synced{resource="periodictasks.cadent.dev"}')).toBe(1);
     expect(sample(text, 'cadent_api_requests_total{verb="patch",code="409"}')).toBe(1);
+    expect(
+      sample(
+        text,
+        'cadent_kube_requests_total{verb="patch",resource="tasks",subresource="status",code="409"}',
+      ),
+    ).toBe(1);
     expect(sample(text, "cadent_redis_up")).toBe(1);
   });
 

@@ -76,4 +76,19 @@ describe("API error helpers", () => {
       'HTTP 409 Conflict: Operation cannot be fulfilled on leases "x": the object has been modified',
     );
   });
+
+  it.each([
+    {
+      name: "a watch ERROR event's Status",
+      err: { code: 410, reason: "Expired", message: "too old resource version: 5 (917)" },
+      described: "HTTP 410 Expired: too old resource version: 5 (917)",
+    },
+    {
+      name: "a Watch HTTP error, by its status text",
+      err: Object.assign(new Error("Service Unavailable"), { statusCode: 503 }),
+      described: "HTTP 503: Service Unavailable",
+    },
+  ])("describes $name by what the API server said", ({ err, described }) => {
+    expect(describeApiError(err)).toBe(described);
+  });
 });

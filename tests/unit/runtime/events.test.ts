@@ -120,6 +120,68 @@ describe("EventRecorder", () => {
     expect(sink.created).toHaveLength(26);
   });
 
+  it("gives routine Events of a PeriodicTask and of its runs one bucket, apart from decisions", async () => {
+    const { sink, recorder } = setup({ burst: 25 });
+    const run = (i: number): KubernetesObject => ({
+      apiVersion: "cadent.dev/v1alpha1",
+      kind: "Task",
+      metadata: {
+        name: `nightly-${i}`,
+        namespace: "team-a",
+        uid: `uid-run-${i}`,
+        ownerReferences: [
+          {
+            apiVersion: "cadent.dev/v1alpha1",
+            kind: "PeriodicTask",
+            name: "nightly",
+            uid: "uid-nightly",
+            controller: true,
+          },
+        ],
+      },
+    });
+    for (let i = 0; i < 20; i++) {
+      recorder.event(nightly, "Normal", "RunCreated", `created run nightly-${i}`, { routine: true });
+      recorder.event(run(i), "Normal", "Succeeded", "the task returned", { routine: true });
+    }
+    recorder.event(nightly, "Warning", "MissedRuns", "1 scheduled time(s) missed");
+    recorder.event(run(20), "Warning", "TaskFailed", "ValueError: boom");
+    await vi.advanceTimersByTimeAsync(0);
+    const reasons = sink.created.map((e) => e.reason);
+    expect(
+      reasons.filter((r) => r === "RunCreated" || r === "Succeeded"),
+      "routine Events",
+    ).toHaveLength(25);
+    expect(
+      reasons.filter((r) => r === "MissedRuns" || r === "TaskFailed"),
+      "decisions",
+    ).toHaveLength(2);
+
+    await vi.advanceTimersByTimeAsync(5 * 60_000);
+    recorder.event(run(21), "Normal", "Succeeded", "the task returned", { routine: true });
+    recorder.event(run(22), "Normal", "Succeeded", "the task returned", { routine: true });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(
+      sink.created.filter((e) => e.reason === "Succeeded"),
+      "one more per 5 minutes",
+    ).toHaveLength(13);
+  });
+
+  it("gives routine Events of unrelated objects buckets of their own", async () => {
+    const { sink, recorder } = setup({ burst: 2 });
+    const standalone = (name: string): KubernetesObject => ({
+      apiVersion: "cadent.dev/v1alpha1",
+      kind: "Task",
+      metadata: { name, namespace: "team-a", uid: `uid-${name}` },
+    });
+    for (const name of ["a", "b", "c"]) {
+      recorder.event(standalone(name), "Normal", "JobCreated", `created Job ${name}`, { routine: true });
+      recorder.event(standalone(name), "Normal", "Succeeded", "the task returned", { routine: true });
+    }
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.created).toHaveLength(6);
+  });
+
   it("caps the message at 1024 characters", async () => {
     const { sink, recorder } = setup();
     recorder.event(nightly, "Warning", "InvalidSchedule", "x".repeat(5000));

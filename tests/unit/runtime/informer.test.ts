@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { V1Job } from "@kubernetes/client-node";
-import type { V1ConfigMap } from "@kubernetes/client-node";
-import { Informer, decodeBuiltInKind } from "../../../src/runtime/informer.ts";
-import type { InformerOptions } from "../../../src/runtime/informer.ts";
+import { KubeConfig, V1Job } from "@kubernetes/client-node";
+import type { KubernetesListObject, V1ConfigMap } from "@kubernetes/client-node";
+import { Informer, decodeBuiltInKind, kubeListWatchSource } from "../../../src/runtime/informer.ts";
+import type { InformerOptions, ListPage } from "../../../src/runtime/informer.ts";
 import { FakeSource, apiError } from "./fakes.ts";
 
 const T0 = new Date("2030-01-01T00:00:00Z").getTime();
@@ -340,5 +340,61 @@ describe("decodeBuiltInKind", () => {
     expect(job).toBeInstanceOf(V1Job);
     expect(job.metadata?.creationTimestamp).toEqual(new Date("2030-01-01T00:00:00Z"));
     expect(job.status?.startTime).toEqual(new Date("2030-01-01T00:00:01Z"));
+  });
+});
+
+describe("kubeListWatchSource lists", () => {
+  /** A list call serving `items` in pages of `page.limit`, continue tokens as `field` names them. */
+  function pagedList(items: V1ConfigMap[], field: "continue" | "_continue") {
+    const asked: ListPage[] = [];
+    const list = async (page: ListPage): Promise<KubernetesListObject<V1ConfigMap>> => {
+      asked.push(page);
+      const from = Number(page.continue ?? 0);
+      const to = from + page.limit;
+      const more = to < items.length ? { [field]: String(to) } : {};
+      return { items: items.slice(from, to), metadata: { resourceVersion: "42", ...more } };
+    };
+    return { asked, list };
+  }
+
+  it.each([
+    { form: "raw JSON (custom resources)", field: "continue" as const },
+    { form: "client-node's V1ListMeta (built-in kinds)", field: "_continue" as const },
+  ])("page by page, passing each continue token as $form names it", async ({ field }) => {
+    const items = ["a", "b", "c", "d", "e"].map((name) => configMap(name, "1"));
+    const { asked, list } = pagedList(items, field);
+    const source = kubeListWatchSource(new KubeConfig(), { path: "/api/v1/configmaps", pageSize: 2, list });
+    const result = await source.list(new AbortController().signal);
+    expect(asked).toEqual([
+      { limit: 2, continue: undefined },
+      { limit: 2, continue: "2" },
+      { limit: 2, continue: "4" },
+    ]);
+    expect(result.items.map((cm) => cm.metadata?.name)).toEqual(["a", "b", "c", "d", "e"]);
+    expect(result.resourceVersion).toBe("42");
+  });
+
+  it("in pages of 500 by default, like client-go's reflector", async () => {
+    const { asked, list } = pagedList([configMap("a", "1")], "continue");
+    await kubeListWatchSource(new KubeConfig(), { path: "/api/v1/configmaps", list }).list(
+      new AbortController().signal,
+    );
+    expect(asked).toEqual([{ limit: 500, continue: undefined }]);
+  });
+
+  it("hands the informer every item as the transform leaves it", async () => {
+    const items = [configMap("a", "1"), configMap("b", "1")].map((cm) => ({ ...cm, data: { big: "x" } }));
+    const { list } = pagedList(items, "continue");
+    const source = kubeListWatchSource<V1ConfigMap>(new KubeConfig(), {
+      path: "/api/v1/configmaps",
+      pageSize: 1,
+      list,
+      transform: (cm) => ({ ...cm, data: undefined }),
+    });
+    const result = await source.list(new AbortController().signal);
+    expect(result.items.map((cm) => [cm.metadata?.name, cm.data])).toEqual([
+      ["a", undefined],
+      ["b", undefined],
+    ]);
   });
 });

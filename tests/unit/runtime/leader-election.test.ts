@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { LeaderElector } from "../../../src/runtime/leader-election.ts";
+import { LeaderElector, leaseRequestTimeoutMs } from "../../../src/runtime/leader-election.ts";
 import type { LeaderElectionOptions } from "../../../src/runtime/leader-election.ts";
 import { FakeLeaseServer, StallableClock, deferred } from "./fakes.ts";
 
@@ -235,5 +235,22 @@ describe("LeaderElector", () => {
   ])("refuses $name", ({ timings, error }) => {
     const server = new FakeLeaseServer();
     expect(() => candidate(server, "a", timings)).toThrow(error);
+  });
+});
+
+describe("leaseRequestTimeoutMs", () => {
+  it.each([
+    ["the defaults (renew deadline 10 s, retry 2 s)", 10_000, 2_000, 4_000],
+    ["a long deadline", 90_000, 2_000, 44_000],
+    ["a deadline barely over the retry period, floored at 1 s", 2_500, 2_000, 1_000],
+  ])("%s: %i ms / %i ms → %i ms per request", (_case, renewDeadline, retryPeriod, timeout) => {
+    expect(leaseRequestTimeoutMs(renewDeadline, retryPeriod)).toBe(timeout);
+  });
+
+  it("leaves room for a stuck get and replace, a retry period and a second attempt inside the deadline", () => {
+    const [deadline, retry] = [10_000, 2_000];
+    const timeout = leaseRequestTimeoutMs(deadline, retry);
+    // The worst first attempt: its get answered at once, its replace stuck until abandoned.
+    expect(timeout + retry).toBeLessThan(deadline);
   });
 });

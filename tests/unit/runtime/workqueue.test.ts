@@ -132,6 +132,42 @@ describe("WorkQueue", () => {
     });
   });
 
+  describe("addAfter beyond setTimeout's range (2^31 - 1 ms, about 24.8 days)", () => {
+    const DAY = 86_400_000;
+    it.each([
+      { name: "a key due in 40 days is added after 40 days, not at once", ms: 40 * DAY },
+      { name: "a key due in a year is added after a year, not at once", ms: 365 * DAY },
+    ])("$name", async ({ ms }) => {
+      const queue = new WorkQueue({ name: "test" });
+      queue.addAfter("a", ms);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(queue.len()).toBe(0);
+      await vi.advanceTimersByTimeAsync(ms - 2);
+      expect(queue.len()).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(queue.len()).toBe(1);
+      await queue.shutDown();
+    });
+  });
+
+  it("adds many delayed keys, each at its own time, in the order they fall due", async () => {
+    const queue = new WorkQueue({ name: "test" });
+    const delays = { e: 500, a: 100, d: 400, b: 200, c: 300 };
+    for (const [key, ms] of Object.entries(delays)) queue.addAfter(key, ms);
+    queue.addAfter("d", 250);
+    const seen: string[] = [];
+    for (const at of [100, 200, 250, 300, 500]) {
+      await vi.advanceTimersByTimeAsync(at - elapsed());
+      while (queue.len() > 0) {
+        const key = (await queue.get()) ?? "";
+        seen.push(`${key}@${elapsed()}`);
+        queue.done(key);
+      }
+    }
+    expect(seen).toEqual(["a@100", "b@200", "d@250", "c@300", "e@500"]);
+    await queue.shutDown();
+  });
+
   it("backs a failing key off exponentially: 5, 10, 20, 40 ms after each failure", async () => {
     const queue = new WorkQueue({ name: "test" });
     const failedAt: number[] = [];
