@@ -25,25 +25,38 @@ export function startController(
     waitReady?: boolean;
     /** The broker as the controller reaches it (e.g. through ./proxy.ts); default the world's Redis. */
     redisUrl?: string;
+    /** Another identity, or the API server through ./proxy.ts (`kubeconfigVia`); default the world's admin. */
+    kubeconfigPath?: string;
   } = {},
 ): Promise<ControllerProcess> {
   return startControllerProcess({
     namespace: load.namespace,
-    kubeconfigPath: world.kubeconfigPath,
     redisUrl: world.redis.url,
     identity,
     ...options,
+    kubeconfigPath: options.kubeconfigPath ?? world.kubeconfigPath,
   });
 }
 
-export function startWorker(world: World, load: Load, hostname?: string): Promise<CadentWorker> {
+export function startWorker(
+  world: World,
+  load: Load,
+  hostname?: string,
+  options: {
+    /** The broker as the worker reaches it (e.g. through ./proxy.ts); its tasks still record into the world's Redis directly. */
+    brokerUrl?: string;
+    /** Default VISIBILITY_TIMEOUT_SECONDS. */
+    visibilityTimeoutSeconds?: number;
+  } = {},
+): Promise<CadentWorker> {
   return startCadentWorker({
     redisUrl: world.redis.url,
     queues: [load.queue],
     concurrency: 8,
-    visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS,
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_SECONDS,
     shutdownGraceSeconds: 5,
     ...(hostname ? { hostname } : {}),
+    ...(options.brokerUrl ? { extraArgs: ["--redis-url", options.brokerUrl] } : {}),
   });
 }
 
@@ -81,4 +94,24 @@ export function controllerLogs(
     .filter((line) => line.startsWith("{"))
     .map((line) => JSON.parse(line) as { time: string; msg: string; [field: string]: unknown })
     .map((line) => ({ ...line, time: Date.parse(line.time) }));
+}
+
+/**
+ * What a chaos file starts (controllers, workers, proxies), to stop in its afterAll: each by its
+ * own `stop()`, all of them even if some fail.
+ */
+export class Started {
+  readonly #stops: (() => Promise<void>)[] = [];
+
+  /** Registers `p` (a ControllerProcess, a worker, a proxy…) and returns it. */
+  track<
+    T extends { stop(): Promise<void> } | { close(): Promise<void> } | { process: { stop(): Promise<void> } },
+  >(p: T): T {
+    this.#stops.push(() => ("stop" in p ? p.stop() : "close" in p ? p.close() : p.process.stop()));
+    return p;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.#stops.splice(0).map((stop) => stop().catch(() => undefined)));
+  }
 }
