@@ -24,25 +24,29 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { Redis } from "ioredis";
-import { parse as parseYaml } from "yaml";
 import { encodeTaskMessage } from "../src/celery/index.ts";
 import { startControlPlane } from "../tests/support/control-plane.ts";
-import { REPO_ROOT, toolPaths } from "../tests/support/environment.ts";
-import { freePort, waitFor } from "../tests/support/ports.ts";
-import { spawnTracked, type TrackedProcess } from "../tests/support/processes.ts";
+import { toolPaths } from "../tests/support/environment.ts";
+import { spawnTracked } from "../tests/support/processes.ts";
 import { startRedis } from "../tests/support/redis.ts";
+import {
+  args,
+  cell,
+  installCrds,
+  lagSpreads,
+  nowMs,
+  option,
+  pool,
+  rssMb,
+  sleep,
+  startBenchController,
+  type Spread,
+} from "./support.ts";
 
 const PERIOD_MS = 10_000;
 const TASK = "bench.noop";
 const SELF = fileURLToPath(import.meta.url);
 
-const args = process.argv.slice(2);
-const option = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const nowMs = (): number => performance.timeOrigin + performance.now();
 const boundaryAtOrBefore = (ms: number): number => Math.floor(ms / PERIOD_MS) * PERIOD_MS;
 
 // --- the consumer (own process) ------------------------------------------------------------------
@@ -105,22 +109,6 @@ async function floor(url: string, queue: string, n: number, firstFire: number, f
 
 // --- statistics ----------------------------------------------------------------------------------
 
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-}
-
-interface Spread {
-  median: number;
-  min: number;
-  max: number;
-}
-
-function spread(values: readonly number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { median: quantile(sorted, 0.5), min: sorted[0] ?? NaN, max: sorted.at(-1) ?? NaN };
-}
-
 interface Result {
   n: number;
   system: string;
@@ -134,16 +122,13 @@ interface Result {
 
 function summarize(n: number, system: string, report: ConsumerReport, fires: number): Result {
   const perFire = Object.values(report.fires).map((lags) => [...lags].sort((a, b) => a - b));
-  // A fire that delivered nothing has no lag; it counts in "delivered" only.
-  const measured = perFire.filter((lags) => lags.length > 0);
+  // A fire that delivered nothing counts in "delivered" only.
   return {
     n,
     system,
     delivered: perFire.reduce((sum, lags) => sum + lags.length, 0),
     expected: n * fires,
-    p50: spread(measured.map((l) => quantile(l, 0.5))),
-    p99: spread(measured.map((l) => quantile(l, 0.99))),
-    max: spread(measured.map((l) => l.at(-1) ?? NaN)),
+    ...lagSpreads(perFire),
   };
 }
 
@@ -203,23 +188,6 @@ function periodicTask(name: string, queue: string): object {
   };
 }
 
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: limit }, lane));
-}
-
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB/m);
-  return line?.[1] ? Math.round(Number(line[1]) / 1024) : NaN;
-}
-
 async function runCadent(
   env: Env & { kc: k8s.KubeConfig; kubeconfigPath: string },
   n: number,
@@ -229,44 +197,18 @@ async function runCadent(
   const namespace = `bench-${n}`;
   const queue = `cadent-${n}`;
   await env.kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
-  const healthPort = await freePort();
-  const controller: TrackedProcess = spawnTracked({
+  const { process: controller } = await startBenchController({
     name: `controller-${n}`,
-    command: process.execPath,
-    args: [
-      ...(cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : []),
-      join(REPO_ROOT, "src/cli/main.ts"),
-      "controller",
-      "--kubeconfig",
-      env.kubeconfigPath,
-      "--namespaces",
-      namespace,
-      "--redis-url",
-      env.redisUrl,
-      "--no-leader-elect",
-      "--kube-api-qps",
-      "500",
-      "--kube-api-burst",
-      "1000",
-      "--workers",
-      "16",
-      "--metrics-addr",
-      "127.0.0.1:0",
-      "--health-addr",
-      `127.0.0.1:${healthPort}`,
-    ],
+    kubeconfigPath: env.kubeconfigPath,
+    namespace,
+    redisUrl: env.redisUrl,
     logDir: env.logDir,
+    qps: 500,
+    burst: 1000,
+    workers: 16,
+    cpuProfDir,
   });
   try {
-    await waitFor(
-      "the controller's /readyz",
-      async () => {
-        if (controller.child.exitCode !== null)
-          throw new Error(`controller exited:\n${controller.logTail()}`);
-        return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok;
-      },
-      { timeoutMs: 60_000, intervalMs: 250 },
-    );
     const api = env.kc.makeApiClient(k8s.CustomObjectsApi);
     const started = nowMs();
     const names = Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(5, "0")}`);
@@ -361,33 +303,6 @@ async function runBeat(env: Env, venv: string, n: number, fires: number): Promis
 }
 
 // --- the orchestration ---------------------------------------------------------------------------
-
-async function installCrds(kc: k8s.KubeConfig): Promise<void> {
-  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  const names = ["tasks.cadent.dev", "periodictasks.cadent.dev"];
-  for (const name of names) {
-    const body: unknown = parseYaml(readFileSync(join(REPO_ROOT, "crds", `${name}.yaml`), "utf8"));
-    await api.patchCustomResourceDefinition(
-      { name, body: body as object, fieldManager: "cadent-bench", force: true },
-      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply),
-    );
-  }
-  await waitFor(
-    "the cadent CRDs to be Established",
-    async () => {
-      for (const name of names) {
-        const crd = await api.readCustomResourceDefinition({ name });
-        if (!crd.status?.conditions?.some((c) => c.type === "Established" && c.status === "True"))
-          return false;
-      }
-      return true;
-    },
-    { timeoutMs: 60_000, intervalMs: 250 },
-  );
-}
-
-const ms = (v: number): string => (Number.isNaN(v) ? "–" : v < 10 ? v.toFixed(1) : Math.round(v).toString());
-const cell = (s: Spread): string => `${ms(s.median)} (${ms(s.min)}–${ms(s.max)})`;
 
 function table(results: readonly Result[]): string {
   const rows = [
