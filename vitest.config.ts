@@ -35,6 +35,9 @@ export default defineConfig({
           testTimeout: 900_000,
           hookTimeout: 300_000,
           fileParallelism: false,
+          // After the unit and integration suites, not beside them: a chaos world is a second
+          // control plane, and its fault timings must not compete with another suite for 2 cores.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

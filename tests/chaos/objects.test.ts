@@ -172,6 +172,14 @@ describe("objects changed under the controller", () => {
     expect(total.lost, "scheduled times without a Task = the deleted runs").toBe(deleted.size);
     expect(total.runs + deleted.size + total.missed + total.skipped).toBe(total.scheduled);
     expect(total.nonTerminal).toBe(0);
+    // Status writes that only record finished runs may wait a few seconds (docs/controller.md,
+    // "Status writes"): the active lists must empty, not necessarily at the moment the load settled.
+    await waitFor(
+      "every PeriodicTask's active list to empty",
+      async () =>
+        (await load.cadent.list("periodictasks")).every((pt) => (pt.status?.["activeCount"] ?? 0) === 0),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    ).catch(() => undefined); // the per-object expectation below names the one that did not
     for (const pt of await load.cadent.list("periodictasks")) {
       const runs = (pt.status?.["runs"] ?? {}) as Record<string, number>;
       const mine = [...deleted.keys()].filter((n) => n.startsWith(`${pt.metadata.name}-`)).length;
@@ -412,8 +420,10 @@ describe("objects changed under the controller", () => {
       results[`${c.name}.catchUpRuns`] = mine.length;
       results[`${c.name}.missed`] = runs["missed"] ?? 0;
     }
-    // Idle means idle: a controller that spun on the backlog would reconcile continuously.
-    expect(reconciles, "reconciles in 20 idle seconds").toBeLessThan(20);
+    // Idle means idle: a controller that spun on the backlog would reconcile continuously (each
+    // reconcile takes milliseconds: thousands in 20 s). What remains are the periodic look-agains
+    // of coalesced status writes (docs/controller.md), a few per object at most.
+    expect(reconciles, "reconciles in 20 idle seconds").toBeLessThan(100);
     report(
       world,
       "controller started with three weeks of backlog (every 3 s)",

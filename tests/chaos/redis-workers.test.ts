@@ -504,7 +504,10 @@ describe("Redis and the workers failing under load", () => {
       },
     );
     expect(reset, "the controller's connections to Redis, reset").toBeGreaterThan(0);
-    expect(seenWaiting.size, "Tasks seen Pending with BrokerUnavailable while cut off").toBeGreaterThan(0);
+    // Whether a Task is seen Pending (BrokerUnavailable) during the cut depends on whether its
+    // Task object was created before the cut ended (the run's publish was tried at its fire time,
+    // the Task comes after); what must hold is that the runs due meanwhile went out after it.
+    // The Redis-stopped scenario above asserts the BrokerUnavailable condition and Events.
     expect(dueDuringCut?.due, "Redis runs scheduled while the controller was cut off").toBeGreaterThan(0);
     expect(dueDuringCut?.wrong, "runs due while cut off: published after, and succeeded").toEqual([]);
   });
